@@ -1,0 +1,1 @@
+"""Prefect flows over the ``pipeline`` library: thin, no business logic, no SQL."""

@@ -1,0 +1,113 @@
+"""``digitize-batch``: ingest a scan batch, recognise its pages, report progress.
+
+Tasks work on batches of pages, not single pages (per-file tasks drown the orchestrator). A
+re-run is safe: ingest upserts, and pages already recognised from the same bytes by the same
+engine configuration are skipped, so nothing is recognised or stored twice.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from pipeline.config import Settings, load_settings
+from pipeline.digitise import IngestResult, OcrResult, ingest_batch, pending_pages, recognise_pages
+from pipeline.ingest import PageRef
+from pipeline.ocr.engines import OcrEngine, create_engine, engine_signature
+from pipeline.plans import find_plan
+from pipeline.progress import progress_report, render_text
+from pipeline.store import open_store
+
+
+@lru_cache(maxsize=2)
+def _engine(settings_json: str) -> OcrEngine:
+    # One engine per worker process, reused by every task it runs.
+    return create_engine(Settings.model_validate_json(settings_json))
+
+
+@task(name="ingest", cache_policy=NO_CACHE)
+def ingest_task(batch_dir: str, settings: Settings, run_id: str) -> IngestResult:
+    with open_store(settings.db_url) as store:
+        result = ingest_batch(Path(batch_dir), settings, store, run_id)
+    log = get_run_logger()
+    log.info("ingested %d files (%d new), %d pages, %d failures", result.files, result.files_new,
+             len(result.pages), len(result.failures))
+    for f in result.failures:
+        log.warning("%s: %s: %s", f.path, f.kind, f.reason)
+    return result
+
+
+@task(name="plan-ocr", cache_policy=NO_CACHE)
+def plan_ocr_task(pages: list[PageRef], settings: Settings) -> list[PageRef]:
+    with open_store(settings.db_url) as store:
+        return pending_pages(pages, store, engine_signature(settings))
+
+
+@task(name="ocr-pages", cache_policy=NO_CACHE, task_run_name="ocr-pages-{first}")
+def ocr_task(pages: list[PageRef], settings: Settings, batch: str, run_id: str, first: str) -> OcrResult:
+    engine = _engine(settings.model_dump_json())
+    with open_store(settings.db_url) as store:
+        result = recognise_pages(pages, settings, store, engine, batch, run_id)
+    get_run_logger().info("recognised %d pages in %.1f s (engine %.1f s)", result.done,
+                          result.total_seconds, result.engine_seconds)
+    return result
+
+
+@task(name="progress", cache_policy=NO_CACHE)
+def progress_task(settings: Settings) -> str:
+    plan = find_plan(settings.plans_dir, settings.progress.plan)
+    with open_store(settings.db_url) as store:
+        report = progress_report(store, plan, settings.progress.institution_class)
+    text = render_text(report)
+    create_markdown_artifact(key=f"progress-{plan.id}", markdown=f"```\n{text}\n```",
+                             description=f"数字化率 / 文字识别率 against {plan.title}")
+    create_table_artifact(key=f"progress-{plan.id}-fonds", table=[r.as_dict() for r in [*report.rows, report.total]])
+    return text
+
+
+@flow(name="digitize-batch")
+def digitize_batch(batch_dir: str, profile: str = "default") -> dict:
+    t0 = time.perf_counter()
+    settings = load_settings(profile)
+    batch = str(Path(batch_dir).resolve())
+    with open_store(settings.db_url) as store:
+        run_id = store.start_run(batch, flow_run_id=str(flow_run.id) if flow_run.id else None)
+    ingested = ingest_task(batch, settings, run_id)
+    todo = plan_ocr_task(ingested.pages, settings)
+    n = settings.ocr.pages_per_task
+    results = [
+        ocr_task(todo[i : i + n], settings, ingested.batch, run_id, first=f"{todo[i].refcode}-p{todo[i].page_no}")
+        for i in range(0, len(todo), n)
+    ]
+    progress = progress_task(settings)
+    failures = ingested.failures + [f for r in results for f in r.failures]
+    summary = {
+        "batch": batch,
+        "run_id": run_id,
+        "flow_run_id": str(flow_run.id) if flow_run.id else None,
+        "files": ingested.files,
+        "items": ingested.items,
+        "pages": len(ingested.pages),
+        "pages_recognised": sum(r.done for r in results),
+        "pages_skipped": len(ingested.pages) - len(todo) + sum(r.skipped for r in results),
+        "engine_seconds": round(sum(r.engine_seconds for r in results), 3),
+        "ocr_seconds": round(sum(r.total_seconds for r in results), 3),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "failures": [{"path": f.path, "page": f.page_no, "stage": f.stage, "kind": f.kind, "reason": f.reason}
+                     for f in failures],
+        "progress": progress,
+    }
+    with open_store(settings.db_url) as store:
+        store.finish_run(run_id, "completed_with_failures" if failures else "completed",
+                         {k: summary[k] for k in ("files", "items", "pages", "pages_recognised", "pages_skipped")}
+                         | {"failures": len(failures)},
+                         engine={"signature": engine_signature(settings)})
+    get_run_logger().info("batch %s: %d pages, %d recognised, %d skipped, %d failures", batch, summary["pages"],
+                          summary["pages_recognised"], summary["pages_skipped"], len(failures))
+    return summary

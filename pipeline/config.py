@@ -1,0 +1,146 @@
+"""Typed configuration: a YAML profile from ``configs/``, then environment variables.
+
+Precedence, lowest first: the model defaults here, ``configs/<profile>.yaml``, ``DANGAN_*``
+variables, then whatever a caller (the CLI) passes explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.errors import ConfigError
+
+REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OcrSettings(Strict):
+    engine: str = "paddleocr"
+    # A model set in the model cache (see pipeline.ocr.models) or a directory a user brings that
+    # holds det.onnx, rec.onnx and dict.txt.
+    models: str = "ppocr-v4-mobile"
+    # Detector input: PaddleOCR 2.x shrinks pages so the long side is at most this many pixels.
+    # 1800 measured best on the 300-dpi samples (README, "OCR engine"); 960 loses lines.
+    det_limit_type: Literal["max", "min"] = "max"
+    det_limit_side_len: int = Field(1800, ge=32, le=8000)
+    # The per-line rotation classifier drops whole upright lines; page orientation is decided once
+    # per page instead (OCR-ENGINES.md).
+    use_angle_cls: bool = False
+    threads: int = Field(1, ge=1, le=64)
+    # Pages per Prefect task: per-file tasks drown the orchestrator.
+    pages_per_task: int = Field(8, ge=1, le=10_000)
+    pdf_render_dpi: int = Field(300, ge=72, le=1200)
+
+
+class LimitSettings(Strict):
+    """Bounds that keep a hostile or huge file from taking the machine down."""
+
+    max_file_bytes: int = 4 * 1024**3
+    # A 600-dpi A0 scan is ~ 20k x 28k = 560 Mpx; anything beyond that is treated as a bomb.
+    max_image_pixels: int = 600_000_000
+    max_pages_per_file: int = 5000
+
+
+class SearchSettings(Strict):
+    # Which open statuses (开放状态) each role may see. Anything not listed is denied.
+    roles: dict[str, list[str]] = {
+        "public": ["开放"],
+        "staff": ["开放", "控制", "未审核"],
+    }
+    cli_role: str = "staff"
+    snippet_chars: int = Field(24, ge=4, le=400)
+    max_query_chars: int = Field(256, ge=1, le=10_000)
+
+
+class ProgressSettings(Strict):
+    plan: str = "tianjin-2021-2025"
+    # Which of the plan's institution classes this archive is (市档案馆, 各区档案馆, …).
+    institution_class: str = "市档案馆"
+
+
+class Settings(Strict):
+    profile: str = "default"
+    data_dir: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share") / "dangan")
+    model_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "dangan" / "models")
+    db: str | None = None  # default: sqlite file in data_dir
+    output_dir: Path | None = None  # default: data_dir / "output"
+    plans_dir: Path = REPO_CONFIGS / "plans"
+    ocr: OcrSettings = OcrSettings()
+    limits: LimitSettings = LimitSettings()
+    search: SearchSettings = SearchSettings()
+    progress: ProgressSettings = ProgressSettings()
+
+    @property
+    def db_url(self) -> str:
+        return self.db or f"sqlite:///{self.data_dir / 'dangan.sqlite'}"
+
+    @property
+    def out_dir(self) -> Path:
+        return self.output_dir or self.data_dir / "output"
+
+
+_ENV = {
+    "DANGAN_DATA_DIR": ("data_dir",),
+    "DANGAN_MODEL_DIR": ("model_dir",),
+    "DANGAN_DB": ("db",),
+    "DANGAN_OUTPUT_DIR": ("output_dir",),
+    "DANGAN_PLANS_DIR": ("plans_dir",),
+    "DANGAN_OCR_ENGINE": ("ocr", "engine"),
+    "DANGAN_OCR_MODELS": ("ocr", "models"),
+}
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("DANGAN_CONFIG_DIR") or REPO_CONFIGS)
+
+
+def profile_path(profile: str) -> Path:
+    p = Path(profile)
+    if p.suffix in (".yaml", ".yml"):
+        return p
+    return config_dir() / f"{profile}.yaml"
+
+
+def load_settings(profile: str = "default", **overrides: object) -> Settings:
+    """Load a profile (a name in ``configs/`` or a path to a YAML file)."""
+    path = profile_path(profile)
+    data: dict = {}
+    if path.exists():
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a profile must be a mapping of settings")
+    elif profile != "default":
+        raise ConfigError(f"no such profile: {profile} (looked for {path})")
+    data.setdefault("profile", Path(profile).stem)
+    for var, keys in _ENV.items():
+        if value := os.environ.get(var):
+            node = data
+            for k in keys[:-1]:
+                node = node.setdefault(k, {})
+            node[keys[-1]] = value
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return settings.model_copy(
+        update={
+            "data_dir": settings.data_dir.expanduser(),
+            "model_dir": settings.model_dir.expanduser(),
+        }
+    )

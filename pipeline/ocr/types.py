@@ -1,0 +1,40 @@
+"""Small values the OCR stage passes around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Point = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class OcrLine:
+    text: str
+    confidence: float  # 0..1
+    box: tuple[Point, ...]  # polygon, clockwise from top-left, page pixels
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        xs, ys = [p[0] for p in self.box], [p[1] for p in self.box]
+        return min(xs), min(ys), max(xs), max(ys)
+
+
+@dataclass(frozen=True)
+class PageText:
+    lines: tuple[OcrLine, ...]  # in reading order
+    width: int
+    height: int
+    engine: str  # engine signature: name, version, models, parameters
+    seconds: float = 0.0
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.text for line in self.lines)
+
+    @property
+    def mean_confidence(self) -> float | None:
+        if not self.lines:
+            return None
+        total = sum(len(line.text) for line in self.lines) or 1
+        return sum(line.confidence * len(line.text) for line in self.lines) / total

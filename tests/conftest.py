@@ -1,0 +1,83 @@
+"""Shared fixtures. Test data is generated here or taken from ``samples/`` (made by its script)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Settings, load_settings
+from pipeline.ocr.engines import create_engine
+from pipeline.ocr.models import fetch
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples" / "batch"
+TRUTH = ROOT / "samples" / "truth"
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The real model cache (filled by the setup script); fetched here if it is empty."""
+    d = load_settings().model_dir
+    fetch("ppocr-v4-mobile", d)
+    return d
+
+
+def make_settings(data_dir: Path, model_dir: Path, **kw) -> Settings:
+    return load_settings(data_dir=data_dir, model_dir=model_dir, **kw)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, model_dir: Path) -> Settings:
+    return make_settings(tmp_path / "data", model_dir)
+
+
+class CountingEngine:
+    """Wraps a real engine and counts its calls (plumbing double; the OCR itself is real)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.calls = 0
+        self.name = engine.name
+
+    def recognise(self, image):
+        self.calls += 1
+        return self.engine.recognise(image)
+
+    def signature(self) -> str:
+        return self.engine.signature()
+
+
+@pytest.fixture(scope="session")
+def engine(model_dir: Path):
+    return create_engine(make_settings(Path("/nonexistent"), model_dir))
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory, model_dir: Path, engine):
+    """The sample batch digitised once (without Prefect) into a fresh store, for read-only tests."""
+    from pipeline.digitise import ingest_batch, recognise_pages
+    from pipeline.store import open_store
+
+    base = tmp_path_factory.mktemp("sample_run")
+    batch = base / "batch"
+    shutil.copytree(SAMPLES, batch)
+    settings = make_settings(base / "data", model_dir)
+    counting = CountingEngine(engine)
+    with open_store(settings.db_url) as store:
+        ing = ingest_batch(batch, settings, store)
+        ocr = recognise_pages(ing.pages, settings, store, counting, ing.batch)
+    return {"settings": settings, "batch": batch, "ingest": ing, "ocr": ocr, "engine": counting}
+
+
+def cer(hyp: str, ref: str) -> tuple[int, int]:
+    """Edit distance and reference length, whitespace removed."""
+    a, b = "".join(hyp.split()), "".join(ref.split())
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1], len(b)

@@ -1,0 +1,78 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+
+from .conftest import SAMPLES
+
+
+def _env(settings):
+    return {"DANGAN_DATA_DIR": str(settings.data_dir), "DANGAN_MODEL_DIR": str(settings.model_dir)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("query", ["档", "档案", "开放审核制度", "推动重要档案数字化成果文字识别"])
+def test_search_any_length_returns_the_page(sample_run, query):
+    res = CliRunner().invoke(cli, ["search", query, "--json"], env=_env(sample_run["settings"]))
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["total"] >= 1
+    for hit in out["hits"]:
+        assert "【" in hit["snippet"] and os.path.isfile(hit["image"])
+    pages = {(h["refcode"], h["page"]) for h in out["hits"]}
+    if query == "开放审核制度":
+        assert pages == {("J001-WS·2021-Y-BGS-0002", 1)}
+    if query == "推动重要档案数字化成果文字识别":
+        assert ("J001-WS·2021-Y-BGS-0001", 1) in pages
+
+
+@pytest.mark.slow
+def test_public_role_sees_only_open_items(sample_run):
+    res = CliRunner().invoke(cli, ["search", "档案", "--json", "--role", "public"], env=_env(sample_run["settings"]))
+    out = json.loads(res.output)
+    assert out["total"] == 3 and {h["open_status"] for h in out["hits"]} == {"开放"}
+
+
+@pytest.mark.slow
+def test_progress_json(sample_run):
+    res = CliRunner().invoke(cli, ["progress", "--json"], env=_env(sample_run["settings"]))
+    out = json.loads(res.output)
+    assert out["plan"]["id"] == "tianjin-2021-2025"
+    assert out["goals"]["digitisation_rate"]["target"] == 0.8
+    assert out["total"]["pages"] == 6 and out["total"]["pages_recognised"] == 6
+
+
+def test_bad_arguments_and_missing_models_exit_codes(tmp_path):
+    env = {**os.environ, "DANGAN_DATA_DIR": str(tmp_path / "d"), "DANGAN_MODEL_DIR": str(tmp_path / "m")}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "pipeline", *a], env=env, capture_output=True, text=True)  # noqa: E731
+    r = run("search", "  ")
+    assert r.returncode == 1 and "empty" in r.stderr
+    r = run("search", "档案", "--role", "root")
+    assert r.returncode == 1 and "unknown role" in r.stderr
+    r = run("run", str(tmp_path))
+    assert r.returncode == 3 and "dangan models fetch" in r.stderr
+
+
+@pytest.mark.slow
+def test_run_ephemeral_reports_bad_files_and_exits_2(tmp_path, model_dir):
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    shutil.copy(SAMPLES / "J002-WS-2022-Y-ZHC-0001.png", batch)
+    jpeg = (SAMPLES / "J001-WS-2021-Y-BGS-0002.jpg").read_bytes()
+    (batch / "J001-WS-2021-Y-BGS-0002.jpg").write_bytes(jpeg[:20000])
+    (batch / "J001-WS-2021-Y-BGS-0009.jpg").write_bytes(b"")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update({"DANGAN_DATA_DIR": str(tmp_path / "d"), "DANGAN_MODEL_DIR": str(model_dir),
+                "PREFECT_HOME": str(tmp_path / "prefect")})
+    r = subprocess.run([sys.executable, "-m", "pipeline", "run", str(batch)], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "1 pages; recognised 1" in r.stdout or "recognised 1" in r.stdout
+    assert "FAILED J001-WS-2021-Y-BGS-0002.jpg [ingest/corrupt-file]" in r.stderr
+    assert "FAILED J001-WS-2021-Y-BGS-0009.jpg [ingest/empty-file]" in r.stderr

@@ -1,0 +1,62 @@
+import shutil
+
+import pytest
+
+from pipeline.digitise import ingest_batch, pending_pages, recognise_pages
+from pipeline.store import open_store
+
+from .conftest import SAMPLES, CountingEngine
+
+
+@pytest.mark.slow
+def test_sample_batch_outputs_and_store(sample_run):
+    s, ocr = sample_run["settings"], sample_run["ocr"]
+    assert ocr.done == 6 and ocr.failures == []
+    with open_store(s.db_url) as store:
+        c = store.counts()
+        assert (c["items"], c["files"], c["pages"], c["docs"], c["docs_fts"]) == (5, 4, 6, 6, 6)
+        assert c["lines"] > 40
+        page = store.db.execute("SELECT * FROM pages WHERE refcode='J001-WS·2021-Y-BGS-0001' AND page_no=2").fetchone()
+        assert page["ocr_state"] == "done" and 0.5 < page["mean_conf"] <= 1
+    stem = s.out_dir / "J001-WS·2021-Y-BGS-0001" / "page-0002"
+    for ext in ("jpg", "json", "txt"):
+        assert stem.with_name(f"page-0002.{ext}").is_file()
+
+
+@pytest.mark.slow
+def test_rerun_adds_no_rows_and_calls_no_engine(sample_run):
+    s = sample_run["settings"]
+    originals = {p: p.read_bytes() for p in sample_run["batch"].iterdir()}
+    with open_store(s.db_url) as store:
+        before = store.counts()
+        counting = CountingEngine(sample_run["engine"].engine)
+        ing = ingest_batch(sample_run["batch"], s, store)
+        assert ing.files_new == 0
+        assert pending_pages(ing.pages, store, counting.signature()) == []
+        result = recognise_pages(ing.pages, s, store, counting, ing.batch)
+        after = store.counts()
+    assert counting.calls == 0 and result.skipped == 6 and result.done == 0
+    for table in ("items", "files", "pages", "lines", "docs", "docs_fts", "failures", "events"):
+        assert after[table] == before[table], table
+    # Masters are never written.
+    assert {p: p.read_bytes() for p in sample_run["batch"].iterdir()} == originals
+
+
+@pytest.mark.slow
+def test_bad_files_fail_alone_with_reasons(tmp_path, settings, engine):
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    good = SAMPLES / "J002-WS-2022-Y-ZHC-0001.png"
+    shutil.copy(good, batch / good.name)
+    jpeg = (SAMPLES / "J001-WS-2021-Y-BGS-0002.jpg").read_bytes()
+    (batch / "J001-WS-2021-Y-BGS-0002.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (batch / "J001-WS-2021-Y-BGS-0005.tif").write_bytes(b"")
+    with open_store(settings.db_url) as store:
+        ing = ingest_batch(batch, settings, store)
+        ocr = recognise_pages(ing.pages, settings, store, engine, ing.batch)
+        failures = {r["path"]: (r["kind"], r["reason"]) for r in store.failures(ing.batch)}
+    assert ocr.done == 1
+    assert failures["J001-WS-2021-Y-BGS-0002.jpg"][0] == "corrupt-file"
+    assert "truncated" in failures["J001-WS-2021-Y-BGS-0002.jpg"][1]
+    assert failures["J001-WS-2021-Y-BGS-0005.tif"] == ("empty-file", "the file is empty (0 bytes): rescan or recopy it")
+    assert len(failures) == 2

@@ -1,0 +1,57 @@
+import random
+
+from pipeline.index.text import compact, match_expression, snippet, terms
+
+
+def test_compact_folds_width_case_and_drops_punctuation():
+    c = compact("ＡＢＣ，档案\n馆 2021")
+    assert c.chars == "abc档案馆2021"
+    assert c.origin[3] == 4  # 档 is the fifth character of the original
+
+
+def test_terms_are_bigrams_plus_final_character():
+    assert terms("档案馆") == "档案 案馆 馆"
+    assert terms("档") == "档"
+    assert terms("，。") == ""
+
+
+def test_match_expression_by_query_length():
+    assert match_expression("档") == '"档"*'
+    assert match_expression("档案") == '"档案"'
+    assert match_expression("档案馆藏") == '"档案 案馆 馆藏"'
+    assert match_expression("档案 开放") == '"档案" AND "开放"'
+    assert match_expression('"*( NEAR') == '"ne ea ar"'  # FTS syntax is only ever literal text
+    assert match_expression("，。") is None
+
+
+def test_snippet_marks_the_hit_and_rejoins_ocr_lines():
+    s = snippet("推动重要档案数字化成果文字识别，有条件的进行语音\n识别。", "语音识别", width=4)
+    assert s == "…件的进行【语音识别】。"
+
+
+def test_search_equals_brute_force_substring(tmp_path):
+    """Every hit and only hits, for 1-, 2- and long queries, against a brute-force scan."""
+    from pipeline.store import open_store
+
+    rng = random.Random(7)
+    alphabet = "档案馆数字化率开放审核文字识别天津市，。 \n"
+    store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    store.db.execute("INSERT INTO items(refcode, fonds, open_status, updated_at) VALUES ('R','F','开放','t')")
+    bodies = {}
+    with store.tx() as db:
+        for i in range(300):
+            body = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+            bodies[i] = body
+            store._index(db, f"page:R:{i}", "page", "R", i, body)
+    queries = ["档", "案", "，", "档案", "数字", "字化率", "天津市档", "开放审核文字", "识别天"]
+    queries += ["".join(rng.choice(alphabet[:14]) for _ in range(rng.randint(1, 4))) for _ in range(40)]
+    for q in queries:
+        want = {i for i, b in bodies.items() if compact(q).chars and compact(q).chars in compact(b).chars}
+        total, hits = store.search(q, ["开放"], "test", limit=1000)
+        assert {h.page_no for h in hits} == want, q
+        assert total == len(want)
+    # Re-indexing a page with new text removes its old terms.
+    with store.tx() as db:
+        store._index(db, "page:R:0", "page", "R", 0, "全新的内容")
+    assert {h.page_no for h in store.search("全新", ["开放"], "test")[1]} == {0}
+    store.close()

@@ -1,0 +1,66 @@
+import pytest
+
+from pipeline.errors import ModelNotFound
+from pipeline.ocr.models import MODEL_SETS, resolve
+from pipeline.ocr.recognise import reading_order
+from pipeline.ocr.types import OcrLine, PageText
+
+from .conftest import TRUTH, cer
+
+
+def _line(text, x0, y0, x1, y1):
+    return OcrLine(text, 0.9, ((x0, y0), (x1, y0), (x1, y1), (x0, y1)))
+
+
+def test_reading_order_rows_then_left_to_right():
+    lines = [_line("C", 10, 100, 50, 130), _line("B", 200, 12, 260, 40), _line("A", 10, 10, 150, 42)]
+    assert [ln.text for ln in reading_order(lines)] == ["A", "B", "C"]
+
+
+def test_mean_confidence_weights_by_characters():
+    page = PageText((OcrLine("档案馆", 0.9, ()), OcrLine("文", 0.5, ())), 1, 1, "e")
+    assert page.mean_confidence == pytest.approx((3 * 0.9 + 0.5) / 4)
+    assert page.text == "档案馆\n文"
+
+
+def test_model_cache_checks_digests(tmp_path, model_dir):
+    paths = resolve("ppocr-v4-mobile", model_dir)
+    assert paths.det.stat().st_size > 1_000_000
+    assert len(paths.dict.read_text(encoding="utf-8").splitlines()) == 6623
+    with pytest.raises(ModelNotFound, match="fetch"):
+        resolve("ppocr-v4-mobile", tmp_path)
+    bad = tmp_path / "ppocr-v4-mobile"
+    bad.mkdir()
+    for name in ("det.onnx", "rec.onnx", "cls.onnx", "dict.txt"):
+        (bad / name).write_bytes((paths.det.parent / name).read_bytes())
+    (bad / "det.onnx").write_bytes(b"tampered")
+    with pytest.raises(ModelNotFound, match="SHA-256"):
+        resolve("ppocr-v4-mobile", tmp_path)
+    assert "Apache" in MODEL_SETS["ppocr-v4-mobile"].licence
+
+
+def test_user_model_folder_needs_its_files(tmp_path):
+    (tmp_path / "det.onnx").write_bytes(b"x")
+    with pytest.raises(ModelNotFound, match="rec.onnx"):
+        resolve(str(tmp_path), tmp_path / "cache")
+
+
+@pytest.mark.slow
+def test_sample_pages_cer_at_most_5_percent(sample_run):
+    """Real PP-OCR on every sample page against its ground truth (whitespace removed)."""
+    from pipeline.store import open_store
+
+    errors = chars = 0
+    with open_store(sample_run["settings"].db_url) as store:
+        rows = store.db.execute(
+            "SELECT p.page_no, p.text, f.relpath FROM pages p JOIN files f ON f.path = p.file_path ORDER BY 1"
+        ).fetchall()
+        for r in store.db.execute("SELECT p.refcode, p.page_no, f.relpath, p.text FROM pages p "
+                                  "JOIN files f ON f.path = p.file_path").fetchall():
+            truth = (TRUTH / f"{r['relpath'].rsplit('.', 1)[0]}_p{r['page_no']:04d}.txt").read_text(encoding="utf-8")
+            e, n = cer(r["text"], truth)
+            assert e / n <= 0.10, (r["refcode"], r["page_no"], e / n)  # no single page far off
+            errors += e
+            chars += n
+    assert len(rows) == 6
+    assert errors / chars <= 0.05, errors / chars
