@@ -54,7 +54,11 @@ setup() {
   sum=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
     log "installing dangan and its dependencies into .venv (pinned by constraints.txt)"
-    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test]"
+    # pip's log goes to a file: shown only when the install fails.
+    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test]" >"$VENV/pip-install.log" 2>&1 || {
+      tail -40 "$VENV/pip-install.log" >&2
+      exit 3
+    }
     echo "$sum" >"$stamp"
   fi
   log "PP-OCR models"
