@@ -36,13 +36,13 @@ def main() -> None:
     from pipeline.config import load_settings
     from pipeline.ingest import scan_batch
     from pipeline.ingest.pages import load_page
-    from pipeline.ocr.engines import create_engine
+    from pipeline.ocr.engines import shared_engine
 
     settings = load_settings()
     pages = scan_batch(args.batch, settings).pages
     images = [np.asarray(load_page(p.path, p.format, p.index, settings.limits.max_image_pixels).convert("RGB"))
               for p in pages]
-    engine = create_engine(settings)
+    engine = shared_engine(settings)  # the same instance the flow's tasks will use
     engine.recognise(images[0])  # warm-up: first call allocates the runtime's arenas
 
     t = time.perf_counter()

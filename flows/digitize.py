@@ -8,7 +8,6 @@ engine configuration are skipped, so nothing is recognised or stored twice.
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -19,16 +18,10 @@ from prefect.runtime import flow_run
 from pipeline.config import Settings, load_settings
 from pipeline.digitise import IngestResult, OcrResult, ingest_batch, pending_pages, recognise_pages
 from pipeline.ingest import PageRef
-from pipeline.ocr.engines import OcrEngine, create_engine, engine_signature
+from pipeline.ocr.engines import engine_signature, shared_engine
 from pipeline.plans import find_plan
 from pipeline.progress import progress_report, render_text
 from pipeline.store import open_store
-
-
-@lru_cache(maxsize=2)
-def _engine(settings_json: str) -> OcrEngine:
-    # One engine per worker process, reused by every task it runs.
-    return create_engine(Settings.model_validate_json(settings_json))
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
@@ -51,7 +44,7 @@ def plan_ocr_task(pages: list[PageRef], settings: Settings) -> list[PageRef]:
 
 @task(name="ocr-pages", cache_policy=NO_CACHE, task_run_name="ocr-pages-{first}")
 def ocr_task(pages: list[PageRef], settings: Settings, batch: str, run_id: str, first: str) -> OcrResult:
-    engine = _engine(settings.model_dump_json())
+    engine = shared_engine(settings)
     with open_store(settings.db_url) as store:
         result = recognise_pages(pages, settings, store, engine, batch, run_id)
     get_run_logger().info("recognised %d pages in %.1f s (engine %.1f s)", result.done,

@@ -52,11 +52,9 @@ def test_sample_pages_cer_at_most_5_percent(sample_run):
 
     errors = chars = 0
     with open_store(sample_run["settings"].db_url) as store:
-        rows = store.db.execute(
-            "SELECT p.page_no, p.text, f.relpath FROM pages p JOIN files f ON f.path = p.file_path ORDER BY 1"
-        ).fetchall()
-        for r in store.db.execute("SELECT p.refcode, p.page_no, f.relpath, p.text FROM pages p "
-                                  "JOIN files f ON f.path = p.file_path").fetchall():
+        rows = store.db.execute("SELECT p.refcode, p.page_no, f.relpath, p.text FROM pages p "
+                                "JOIN files f ON f.path = p.file_path").fetchall()
+        for r in rows:
             truth = (TRUTH / f"{r['relpath'].rsplit('.', 1)[0]}_p{r['page_no']:04d}.txt").read_text(encoding="utf-8")
             e, n = cer(r["text"], truth)
             assert e / n <= 0.10, (r["refcode"], r["page_no"], e / n)  # no single page far off

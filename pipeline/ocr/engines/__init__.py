@@ -4,6 +4,6 @@ Third-party engines register through the ``dangan.ocr_engines`` entry-point grou
 one needs no change here.
 """
 
-from pipeline.ocr.engines.base import OcrEngine, available_engines, create_engine, engine_signature, register
+from pipeline.ocr.engines.base import OcrEngine, available_engines, create_engine, engine_signature, register, shared_engine
 
-__all__ = ["OcrEngine", "available_engines", "create_engine", "engine_signature", "register"]
+__all__ = ["OcrEngine", "available_engines", "create_engine", "engine_signature", "register", "shared_engine"]

@@ -78,3 +78,18 @@ def engine_signature(settings: Settings) -> str:
 
 def create_engine(settings: Settings) -> OcrEngine:
     return engine_class(settings)(settings)
+
+
+_SHARED: dict[str, OcrEngine] = {}
+
+
+def shared_engine(settings: Settings) -> OcrEngine:
+    """One engine per process and configuration, reused by every task the process runs.
+
+    Loading models takes seconds and hundreds of MB; data paths do not affect recognition, so the
+    key is the engine signature alone.
+    """
+    key = engine_signature(settings)
+    if key not in _SHARED:
+        _SHARED[key] = create_engine(settings)
+    return _SHARED[key]
