@@ -48,9 +48,49 @@ class LimitSettings(Strict):
     """Bounds that keep a hostile or huge file from taking the machine down."""
 
     max_file_bytes: int = 4 * 1024**3
-    # A 600-dpi A0 scan is ~ 20k x 28k = 560 Mpx; anything beyond that is treated as a bomb.
-    max_image_pixels: int = 600_000_000
+    # An A0 map at 400 dpi is ~ 13k x 19k = 250 Mpx; beyond the limit a file is treated as a bomb.
+    max_image_pixels: int = 300_000_000
     max_pages_per_file: int = 5000
+    # Each file is examined in a child process under these limits (pipeline/ingest/sandbox.py).
+    examine_memory_mb: int = Field(4096, ge=256)
+    examine_timeout_s: float = Field(120, gt=0)  # plus 1 s per 20 MB of file
+    ingest_workers: int = Field(0, ge=0, le=64)  # 0: one per CPU core
+
+
+Severity = Literal["error", "warning"]
+
+
+class QcRule(Strict):
+    enabled: bool = True
+    severity: Severity = "warning"
+
+
+class QcSettings(Strict):
+    """DA/T 31-2017 checks. Figures marked (local rule) are not in the standard's text."""
+
+    min_dpi: float = 200  # DA/T 31-2017 9.4 扫描分辨率
+    min_dpi_for_ocr: float = 300  # (local rule) where OCR follows
+    ocr_follows: bool = True
+    blank_max_ink_ratio: float = 0.001
+    min_sharpness: float = 100.0  # variance of the Laplacian at 150 dpi; crisp scans measure 300-5000
+    max_skew_degrees: float = 3.0  # (local rule)
+    sample_ratio: float = Field(0.05, gt=0, le=1)  # (local rule) acceptance sample: at least 5% of pages
+    pass_gate: float = Field(0.95, gt=0, le=1)  # (local rule) the batch passes at 95%
+    # Pages with an error-severity finding are not recognised when this is on.
+    block_recognition: bool = False
+    rules: dict[str, QcRule] = {
+        "resolution": QcRule(severity="error"),
+        "resolution_unknown": QcRule(severity="warning"),
+        "blank_page": QcRule(severity="warning"),
+        "blur": QcRule(severity="error"),
+        "skew": QcRule(severity="warning"),
+        "border": QcRule(severity="warning"),
+        "mixed_formats": QcRule(severity="warning"),
+        "catalogue_mismatch": QcRule(severity="error"),
+    }
+
+    def rule(self, name: str) -> QcRule:
+        return self.rules.get(name, QcRule())
 
 
 class SearchSettings(Strict):
@@ -79,6 +119,7 @@ class Settings(Strict):
     plans_dir: Path = REPO_CONFIGS / "plans"
     ocr: OcrSettings = OcrSettings()
     limits: LimitSettings = LimitSettings()
+    qc: QcSettings = QcSettings()
     search: SearchSettings = SearchSettings()
     progress: ProgressSettings = ProgressSettings()
 

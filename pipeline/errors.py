@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     file_access_error = 5
     invalid_config = 9
     other_error = 15
+    fixity_failed = 16  # `dangan verify` found changed or missing files
     ctrl_c = 130
 
 
@@ -54,6 +55,10 @@ class InputFileError(DanganError):
         self.reason = reason
         super().__init__(f"{path}: {reason}")
 
+    def __reduce__(self):
+        # Crosses process boundaries (ingest examines files in bounded child processes).
+        return (self.__class__, (self.path, self.reason))
+
 
 class EmptyFile(InputFileError):
     kind = "empty-file"
@@ -69,6 +74,26 @@ class CorruptFile(InputFileError):
 
 class CatalogueError(InputFileError):
     kind = "catalogue-error"
+
+
+class FileTooSlow(InputFileError):
+    """Examining the file ran past its time limit (a hostile or pathological file)."""
+
+    kind = "timeout"
+
+
+class FileTooBig(InputFileError):
+    """Examining the file needed more memory than the limit allows."""
+
+    kind = "too-big"
+
+
+class DecoderCrashed(InputFileError):
+    kind = "decoder-crashed"
+
+
+class DuplicateFile(InputFileError):
+    kind = "duplicate"
 
 
 class OcrFailed(DanganError):

@@ -9,7 +9,8 @@ from pipeline.ingest import scan_batch
 from pipeline.ingest.catalogue import read_catalogue
 from pipeline.ingest.fixity import digest_bytes, digest_file
 from pipeline.ingest.identify import identify
-from pipeline.ingest.pages import load_page, probe_pages
+from pipeline.ingest.examine import examine_file
+from pipeline.ingest.pages import load_page
 
 from .conftest import SAMPLES
 
@@ -47,10 +48,14 @@ def test_identify_by_content_not_extension(tmp_path):
 
 def test_multipage_tiff_and_pdf_pages(tmp_path):
     tif = SAMPLES / "J001-WS-2021-Y-BGS-0001.tif"
-    facts = probe_pages(tif, identify(tif), 10**9, 100)
+    pages = examine_file(tif, 10**9, 100).pages
+    facts = [p.facts for p in pages]
     assert [f.index for f in facts] == [0, 1] and facts[0].dpi == 300.0 and facts[0].mode == "1"
+    assert pages[0].compression == "group4"
     pdf = SAMPLES / "J001-WS-2022-D30-BGS-0003.pdf"
-    assert len(probe_pages(pdf, identify(pdf), 10**9, 100)) == 2
+    pdf_pages = examine_file(pdf, 10**9, 100).pages
+    assert len(pdf_pages) == 2 and pdf_pages[0].facts.dpi == 300.0  # from the embedded scan's pixel size
+    assert pdf_pages[0].compression == "DCTDecode" and pdf_pages[0].text is None  # scanned, not born digital
     img = load_page(pdf, identify(pdf), 1, 10**9, pdf_dpi=150)
     assert abs(img.size[0] - 1240) <= 1 and abs(img.size[1] - 1754) <= 1  # A4 at 150 dpi
 
@@ -60,14 +65,14 @@ def test_truncated_jpeg_is_a_corrupt_file(tmp_path):
     bad = tmp_path / "cut.jpg"
     bad.write_bytes(src[: len(src) // 3])
     with pytest.raises(CorruptFile, match="truncated or corrupt"):
-        probe_pages(bad, identify(bad), 10**9, 100)
+        examine_file(bad, 10**9, 100)
 
 
 def test_decompression_bomb_is_refused_without_decoding(tmp_path):
     bomb = tmp_path / "bomb.png"
     Image.new("1", (30000, 30000)).save(bomb)  # 900 Mpx declared, tiny on disk
     with pytest.raises(CorruptFile, match="pixels"):
-        probe_pages(bomb, identify(bomb), max_pixels=100_000_000, max_pages=10)
+        examine_file(bomb, max_pixels=100_000_000, max_pages=10)
 
 
 def test_catalogue_gb18030_english_headers_and_bad_rows(tmp_path):

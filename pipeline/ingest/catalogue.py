@@ -13,7 +13,7 @@ from pipeline.refcode import RefCode
 OPEN_STATUSES = ("开放", "控制", "未审核")
 DEFAULT_OPEN_STATUS = "未审核"  # not public until reviewed (档案法 2020, 开放审核)
 
-CATALOGUE_NAMES = ("catalogue.csv", "catalog.csv", "目录.csv")
+CATALOGUE_NAMES = ("catalogue.csv", "catalog.csv", "目录.csv", "catalogue.xlsx", "catalog.xlsx", "目录.xlsx")
 
 _COLUMNS = {
     "refcode": ("档号", "refcode", "reference code"),
@@ -64,10 +64,37 @@ def _decode(raw: bytes, path: Path) -> str:
     raise CatalogueError(path, "not UTF-8 or GB18030 text: save the catalogue as UTF-8 CSV")
 
 
+def _xlsx_rows(path: Path) -> list[list[str]]:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise CatalogueError(path, f"not a readable XLSX workbook: {exc}") from exc
+    try:
+        ws = wb.worksheets[0]
+        rows = []
+        for values in ws.iter_rows(values_only=True):
+            # Excel stores 件号 like 0001 as text, years as numbers: render numbers without ".0".
+            rows.append(["" if v is None else str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+                         for v in values])
+        return rows
+    finally:
+        wb.close()
+
+
 def read_catalogue(path: Path) -> Catalogue:
-    """Read a CSV catalogue. Bad rows are reported with their row number; good rows are kept."""
-    text = _decode(path.read_bytes(), path)
-    reader = csv.reader(io.StringIO(text))
+    """Read a CSV or XLSX catalogue. Bad rows are reported with their row number; good rows are kept."""
+    if path.suffix.lower() == ".xlsx":
+        rows_in = iter(_xlsx_rows(path))
+    else:
+        rows_in = csv.reader(io.StringIO(_decode(path.read_bytes(), path)))
+    return _parse(path, rows_in)
+
+
+def _parse(path: Path, reader) -> Catalogue:
     try:
         header = next(reader)
     except StopIteration:

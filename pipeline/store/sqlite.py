@@ -63,8 +63,38 @@ CREATE TABLE IF NOT EXISTS pages (
     seconds     REAL,
     error       TEXT,
     ocr_at      TEXT,
+    facts       TEXT,            -- JSON: format, compression, mode, dpi, QC metrics at ingest
+    qc_state    TEXT,            -- pass | warning | error
+    text_source TEXT,            -- ocr | pdf-text (a born-digital page's own text layer)
     PRIMARY KEY (refcode, page_no)
 );
+CREATE TABLE IF NOT EXISTS qc_findings (
+    batch    TEXT NOT NULL,
+    refcode  TEXT NOT NULL DEFAULT '',
+    page_no  INTEGER NOT NULL DEFAULT 0,
+    rule     TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    clause   TEXT NOT NULL,
+    message  TEXT NOT NULL,
+    path     TEXT NOT NULL DEFAULT '',
+    value    REAL,
+    lim      REAL
+);
+CREATE INDEX IF NOT EXISTS qc_findings_batch ON qc_findings(batch);
+CREATE TABLE IF NOT EXISTS derivatives (
+    path          TEXT PRIMARY KEY,
+    refcode       TEXT NOT NULL,
+    page_no       INTEGER,
+    kind          TEXT NOT NULL,       -- access-image | json | txt | ...
+    size          INTEGER NOT NULL,
+    sha256        TEXT NOT NULL,
+    sm3           TEXT NOT NULL,
+    source_sha256 TEXT,
+    tool          TEXT NOT NULL,
+    parameters    TEXT,
+    created_at    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS derivatives_refcode ON derivatives(refcode);
 CREATE TABLE IF NOT EXISTS lines (
     refcode TEXT NOT NULL,
     page_no INTEGER NOT NULL,
@@ -92,6 +122,7 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at  TEXT NOT NULL,
     finished_at TEXT,
     state       TEXT NOT NULL,
+    kind        TEXT NOT NULL DEFAULT 'digitize',   -- digitize | fixity
     counts      TEXT,
     engine      TEXT
 );
@@ -111,12 +142,15 @@ CREATE TABLE IF NOT EXISTS events (
     id      INTEGER PRIMARY KEY,
     at      TEXT NOT NULL,
     run_id  TEXT,
-    type    TEXT NOT NULL,     -- ingestion | message digest calculation | derivative creation | ocr | error
+    -- PREMIS event types: ingestion | message digest calculation | fixity check |
+    -- quality review | derivative creation | ocr | error
+    type    TEXT NOT NULL,
     refcode TEXT,
     path    TEXT,
     outcome TEXT NOT NULL,
     detail  TEXT
 );
+CREATE INDEX IF NOT EXISTS events_refcode ON events(refcode);
 CREATE TABLE IF NOT EXISTS query_log (
     id    INTEGER PRIMARY KEY,
     at    TEXT NOT NULL,
@@ -125,6 +159,13 @@ CREATE TABLE IF NOT EXISTS query_log (
     hits  INTEGER NOT NULL
 );
 """
+
+
+# Columns added after a table was first released: added to existing stores on open.
+MIGRATIONS = {
+    "pages": {"facts": "TEXT", "qc_state": "TEXT", "text_source": "TEXT"},
+    "runs": {"kind": "TEXT NOT NULL DEFAULT 'digitize'"},
+}
 
 
 def now() -> str:
@@ -155,6 +196,14 @@ class SQLiteStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
+        self._migrate()
+
+    def _migrate(self) -> None:
+        for table, columns in MIGRATIONS.items():
+            have = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            for name, decl in columns.items():
+                if name not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
 
     def close(self) -> None:
         self.db.close()
@@ -176,12 +225,12 @@ class SQLiteStore:
         self.db.execute("COMMIT")
 
     # -- runs ------------------------------------------------------------------------------
-    def start_run(self, batch: str, flow_run_id: str | None = None) -> str:
+    def start_run(self, batch: str, flow_run_id: str | None = None, kind: str = "digitize") -> str:
         run_id = str(uuid.uuid4())
         with self.tx() as db:
             db.execute(
-                "INSERT INTO runs(id, flow_run_id, batch, started_at, state) VALUES (?,?,?,?, 'running')",
-                (run_id, flow_run_id, batch, now()),
+                "INSERT INTO runs(id, flow_run_id, batch, started_at, state, kind) VALUES (?,?,?,?, 'running', ?)",
+                (run_id, flow_run_id, batch, now(), kind),
             )
         return run_id
 
@@ -234,24 +283,89 @@ class SQLiteStore:
                 (str(f.path), f.refcode, batch, f.relpath, f.size, f.sha256, f.sm3, f.format.name,
                  f.format.media, len(f.pages), now()),
             )
-            self._event(db, run_id, "ingestion", f.refcode, str(f.path), "success",
-                        {"sha256": f.sha256, "sm3": f.sm3, "size": f.size, "format": f.format.name})
+            self._event(db, run_id, "ingestion", f.refcode, f.relpath, "success",
+                        {"size": f.size, "format": f.format.name, "pages": len(f.pages), "batch": batch})
+            self._event(db, run_id, "message digest calculation", f.refcode, f.relpath, "success",
+                        {"sha256": f.sha256, "sm3": f.sm3, "tool": "OpenSSL via Python hashlib"})
             db.execute("DELETE FROM failures WHERE batch=? AND path=? AND stage='ingest'", (batch, f.relpath))
         return True
 
-    def upsert_page_source(self, p, batch: str) -> None:
+    def upsert_page_source(self, p, batch: str, facts: dict | None = None, qc_state: str | None = None) -> None:
+        facts_json = json.dumps(facts, ensure_ascii=False, sort_keys=True) if facts is not None else None
+        text_source = "pdf-text" if getattr(p, "text", None) is not None else "ocr"
         with self.tx() as db:
             db.execute(
-                """INSERT INTO pages(refcode, page_no, file_path, file_sha256, file_index, dpi)
-                   VALUES (?,?,?,?,?,?)
+                """INSERT INTO pages(refcode, page_no, file_path, file_sha256, file_index, dpi, facts, qc_state, text_source)
+                   VALUES (?,?,?,?,?,?,?,?,?)
                    ON CONFLICT(refcode, page_no) DO UPDATE SET file_path=excluded.file_path,
                      file_sha256=excluded.file_sha256, file_index=excluded.file_index, dpi=excluded.dpi,
+                     facts=excluded.facts, qc_state=excluded.qc_state, text_source=excluded.text_source,
                      ocr_state=CASE WHEN pages.file_sha256 = excluded.file_sha256 AND pages.file_index = excluded.file_index
                                     THEN pages.ocr_state ELSE 'pending' END
-                   WHERE (pages.file_path, pages.file_sha256, pages.file_index, pages.dpi)
-                         IS NOT (excluded.file_path, excluded.file_sha256, excluded.file_index, excluded.dpi)""",
-                (p.refcode, p.page_no, str(p.path), p.file_sha256, p.index, p.dpi),
+                   WHERE (pages.file_path, pages.file_sha256, pages.file_index, pages.dpi, pages.facts, pages.qc_state,
+                          pages.text_source)
+                         IS NOT (excluded.file_path, excluded.file_sha256, excluded.file_index, excluded.dpi,
+                                 excluded.facts, excluded.qc_state, excluded.text_source)""",
+                (p.refcode, p.page_no, str(p.path), p.file_sha256, p.index, p.dpi, facts_json, qc_state, text_source),
             )
+
+    def replace_findings(self, batch: str, findings: list, run_id: str | None) -> None:
+        """The batch's QC findings as of this ingest; a quality-review event per item whose findings changed."""
+        def key(f) -> tuple:
+            return (f["refcode"], f["page_no"], f["rule"], f["severity"], f["message"])
+
+        with self.tx() as db:
+            old = {key(r) for r in db.execute("SELECT * FROM qc_findings WHERE batch=?", (batch,))}
+            new = [f.as_dict() for f in findings]
+            db.execute("DELETE FROM qc_findings WHERE batch=?", (batch,))
+            db.executemany(
+                """INSERT INTO qc_findings(batch, refcode, page_no, rule, severity, clause, message, path, value, lim)
+                   VALUES (?,?,?,?,?,?,?,?,?,?)""",
+                [(batch, f["refcode"], f["page_no"], f["rule"], f["severity"], f["clause"], f["message"], f["path"],
+                  f["value"], f["limit"]) for f in new],
+            )
+            changed = {k[0] for k in old ^ {key(f) for f in new}}
+            for refcode in sorted(changed):
+                mine = [f for f in new if f["refcode"] == refcode]
+                outcome = "fail" if any(f["severity"] == "error" for f in mine) else "pass"
+                self._event(db, run_id, "quality review", refcode or None, None, outcome,
+                            {"findings": [{k: f[k] for k in ("page_no", "rule", "severity", "message")} for f in mine],
+                             "standard": "DA/T 31-2017"})
+
+    def findings(self, batch: str | None = None) -> list[sqlite3.Row]:
+        q = "SELECT * FROM qc_findings" + (" WHERE batch=?" if batch else "") + " ORDER BY refcode, page_no, rule"
+        return self.db.execute(q, (batch,) if batch else ()).fetchall()
+
+    def record_derivative(self, path: str, refcode: str, page_no: int | None, kind: str, digests, source_sha256: str,
+                          tool: str, parameters: dict, run_id: str | None) -> None:
+        with self.tx() as db:
+            db.execute(
+                """INSERT INTO derivatives(path, refcode, page_no, kind, size, sha256, sm3, source_sha256, tool, parameters, created_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                   ON CONFLICT(path) DO UPDATE SET size=excluded.size, sha256=excluded.sha256, sm3=excluded.sm3,
+                     source_sha256=excluded.source_sha256, tool=excluded.tool, parameters=excluded.parameters,
+                     created_at=excluded.created_at""",
+                (path, refcode, page_no, kind, digests.size, digests.sha256, digests.sm3, source_sha256, tool,
+                 json.dumps(parameters, ensure_ascii=False, sort_keys=True), now()),
+            )
+            self._event(db, run_id, "derivative creation", refcode, path, "success",
+                        {"kind": kind, "page": page_no, "sha256": digests.sha256, "sm3": digests.sm3, "tool": tool})
+
+    def events(self, refcode: str | None = None, type_: str | None = None) -> list[dict]:
+        where, args = [], []
+        if refcode:
+            where.append("refcode=?")
+            args.append(refcode)
+        if type_:
+            where.append("type=?")
+            args.append(type_)
+        q = "SELECT * FROM events" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        return [{**dict(r), "detail": json.loads(r["detail"] or "{}")} for r in self.db.execute(q, args)]
+
+    def log_event(self, run_id: str | None, type_: str, refcode: str | None, path: str | None, outcome: str,
+                  detail: dict) -> None:
+        with self.tx() as db:
+            self._event(db, run_id, type_, refcode, path, outcome, detail)
 
     def record_failure(self, batch: str, failure, run_id: str | None) -> None:
         with self.tx() as db:
@@ -351,7 +465,7 @@ class SQLiteStore:
 
     # -- reporting -------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        tables = ("items", "files", "pages", "lines", "docs", "failures", "runs", "events")
+        tables = ("items", "files", "pages", "lines", "docs", "failures", "runs", "events", "qc_findings", "derivatives")
         out = {t: self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
         out["docs_fts"] = self.db.execute("SELECT count(*) FROM docs_fts").fetchone()[0]
         return out
