@@ -7,6 +7,7 @@ engine configuration are skipped, so nothing is recognised or stored twice.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from pipeline.config import Settings, load_settings
-from pipeline.digitise import IngestResult, OcrResult, ingest_batch, pending_pages, recognise_pages
+from pipeline.digitise import IngestResult, OcrResult, batch_id, ingest_batch, pending_pages, recognise_pages
 from pipeline.ingest import PageRef
 from pipeline.ocr.engines import engine_signature, shared_engine
 from pipeline.plans import find_plan
@@ -33,6 +34,15 @@ def ingest_task(batch_dir: str, settings: Settings, run_id: str) -> IngestResult
              len(result.pages), len(result.failures))
     for f in result.failures:
         log.warning("%s: %s: %s", f.path, f.kind, f.reason)
+    rep = result.report
+    log.info("QC: %d findings, %d errors on %d pages; report %s", rep.findings, rep.errors, rep.pages_failing, rep.html)
+    create_markdown_artifact(
+        key=re.sub(r"[^a-z0-9-]+", "-", f"qc-{batch_id(result.batch)}".lower()),  # Prefect's key alphabet
+        markdown=(f"**QC (DA/T 31-2017)** for `{result.batch}`: {result.files} files, {len(result.pages)} pages, "
+                  f"{rep.findings} findings ({rep.errors} errors), {len(result.failures)} ingest failures.\n\n"
+                  f"Report: `{rep.html}`"),
+        description="Quality control and reconciliation",
+    )
     return result
 
 
@@ -72,7 +82,8 @@ def digitize_batch(batch_dir: str, profile: str = "default") -> dict:
     with open_store(settings.db_url) as store:
         run_id = store.start_run(batch, flow_run_id=str(flow_run.id) if flow_run.id else None)
     ingested = ingest_task(batch, settings, run_id)
-    todo = plan_ocr_task(ingested.pages, settings)
+    blocked = {(p.refcode, p.page_no) for p in ingested.blocked}
+    todo = plan_ocr_task([p for p in ingested.pages if (p.refcode, p.page_no) not in blocked], settings)
     n = settings.ocr.pages_per_task
     results = [
         ocr_task(todo[i : i + n], settings, ingested.batch, run_id, first=f"{todo[i].refcode}-p{todo[i].page_no}")
@@ -88,7 +99,10 @@ def digitize_batch(batch_dir: str, profile: str = "default") -> dict:
         "items": ingested.items,
         "pages": len(ingested.pages),
         "pages_recognised": sum(r.done for r in results),
-        "pages_skipped": len(ingested.pages) - len(todo) + sum(r.skipped for r in results),
+        "pages_skipped": len(ingested.pages) - len(blocked) - len(todo) + sum(r.skipped for r in results),
+        "pages_blocked_by_qc": len(blocked),
+        "qc_report": str(ingested.report.html),
+        "qc_errors": ingested.report.errors,
         "engine_seconds": round(sum(r.engine_seconds for r in results), 3),
         "ocr_seconds": round(sum(r.total_seconds for r in results), 3),
         "seconds": round(time.perf_counter() - t0, 3),

@@ -63,11 +63,127 @@ def run(ctx: click.Context, batch_dir: Path, as_json: bool) -> None:
         for f in summary["failures"]:
             page = f" page {f['page']}" if f["page"] else ""
             click.echo(f"FAILED {f['path']}{page} [{f['stage']}/{f['kind']}]: {f['reason']}", err=True)
+        blocked = f", {summary['pages_blocked_by_qc']} pages held back by QC" if summary["pages_blocked_by_qc"] else ""
+        click.echo(f"QC report ({summary['qc_errors']} errors{blocked}): {summary['qc_report']}")
         if api := os.environ.get("PREFECT_API_URL"):
             ui = os.environ.get("PREFECT_UI_URL") or api.removesuffix("/api")
             click.echo(f"Prefect UI: {ui}/runs/flow-run/{summary['flow_run_id']}")
     if summary["failures"]:
         sys.exit(ExitCode.input_file)
+
+
+@cli.command()
+@click.argument("batch_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the QC and reconciliation reports here (default: under the output folder).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def ingest(ctx: click.Context, batch_dir: Path, report_dir: Path | None, as_json: bool) -> None:
+    """Ingest BATCH_DIR without recognition: fixity, 档号 links, DA/T 31 QC, reports."""
+    if not batch_dir.is_dir():
+        raise click.BadParameter(f"{batch_dir} is not a folder", param_hint="BATCH_DIR")
+    from pipeline.digitise import ingest_batch
+    from pipeline.store import open_store
+
+    s = _settings(ctx)
+    with open_store(s.db_url) as store:
+        run_id = store.start_run(str(batch_dir.resolve()), kind="ingest")
+        result = ingest_batch(batch_dir, s, store, run_id, report_dir)
+        findings = store.findings(result.batch)
+        store.finish_run(run_id, "completed_with_failures" if result.failures else "completed",
+                         {"files": result.files, "pages": len(result.pages), "failures": len(result.failures),
+                          "qc_errors": result.report.errors})
+    rep = result.report
+    if as_json:
+        _dump({"batch": result.batch, "files": result.files, "files_new": result.files_new, "items": result.items,
+               "pages": len(result.pages), "failures": [f.__dict__ for f in result.failures],
+               "qc": {"findings": rep.findings, "errors": rep.errors, "pages_failing": rep.pages_failing,
+                      "report": str(rep.html), "json": str(rep.json)}})
+    else:
+        click.echo(f"batch {result.batch}: {result.items} items, {result.files} files ({result.files_new} new), "
+                   f"{len(result.pages)} pages")
+        for f in result.failures:
+            click.echo(f"FAILED {f.path} [{f.kind}]: {f.reason}", err=True)
+        for f in findings:
+            where = f"{f['refcode']} 第{f['page_no']}页" if f["page_no"] else (f["refcode"] or "batch")
+            click.echo(f"QC {f['severity']:<7} {f['rule']:<18} {where}: {f['message']}")
+        click.echo(f"QC report: {rep.html}")
+    if result.failures:
+        sys.exit(ExitCode.input_file)
+
+
+@cli.command()
+@click.argument("batch_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--all", "all_batches", is_flag=True, help="Verify every batch in the store.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def verify(ctx: click.Context, batch_dir: Path | None, all_batches: bool, as_json: bool) -> None:
+    """Re-hash masters and derivatives (SHA-256 and SM3): changed, missing and untracked files."""
+    if bool(batch_dir) == all_batches:
+        raise click.BadParameter("give a BATCH_DIR or --all (not both)")
+    from pipeline.store import open_store
+    from pipeline.verify import verify as run_verify
+
+    s = _settings(ctx)
+    with open_store(s.db_url) as store:
+        batch = None if all_batches else str(batch_dir.resolve())
+        if batch and not store.db.execute("SELECT 1 FROM files WHERE batch=? LIMIT 1", (batch,)).fetchone():
+            raise click.BadParameter(f"no batch {batch} in the store", param_hint="BATCH_DIR")
+        report = run_verify(store, batch, skip_dirs=(s.out_dir, s.data_dir))
+    if as_json:
+        _dump({"run_id": report.run_id, "checked": report.checked, "ok": report.ok, "intact": report.intact,
+               "problems": [p.__dict__ for p in report.problems]})
+    else:
+        click.echo(f"checked {report.checked} files: {report.ok} intact, {report.count('changed')} changed, "
+                   f"{report.count('missing')} missing, {report.count('untracked')} untracked")
+        for p in report.problems:
+            click.echo(f"{p.kind.upper():<9} {p.path}  {p.detail}")
+    if not report.intact:
+        sys.exit(ExitCode.fixity_failed)
+
+
+@cli.command()
+@click.argument("refcode", required=False)
+@click.option("--type", "type_", default=None, help="Only events of this type, e.g. 'fixity check'.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def events(ctx: click.Context, refcode: str | None, type_: str | None, as_json: bool) -> None:
+    """The PREMIS-like event log, for one 档号 or all."""
+    from pipeline.refcode import RefCode
+    from pipeline.store import open_store
+
+    key = str(RefCode.parse(refcode)) if refcode else None
+    with open_store(_settings(ctx).db_url) as store:
+        rows = store.events(key, type_)
+    if as_json:
+        _dump(rows)
+        return
+    for e in rows:
+        click.echo(f"{e['at']}  {e['type']:<26} {e['outcome']:<8} {e['refcode'] or '':<26} {e['path'] or ''}")
+
+
+@cli.group()
+def qc() -> None:
+    """Acceptance sampling of a batch (DA/T 31 数字化成果验收)."""
+
+
+@qc.command("verdict")
+@click.argument("sheet", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--gate", type=click.FloatRange(0, 1), default=None, help="Pass rate needed (default: the profile's).")
+@click.pass_context
+def qc_verdict(ctx: click.Context, sheet: Path, gate: float | None) -> None:
+    """Read a filled-in sample sheet and say whether the batch is accepted."""
+    from pipeline.qc.sample import read_verdict
+
+    v = read_verdict(sheet, gate if gate is not None else _settings(ctx).qc.pass_gate)
+    rate = "—" if v.rate is None else f"{100 * v.rate:.1f}%"
+    click.echo(f"{v.checked} pages checked, {v.passed} passed ({rate}); gate {100 * v.gate:.0f}%; "
+               f"{v.unchecked} not yet checked")
+    if v.accepted:
+        click.echo("验收通过 (accepted)")
+        return
+    click.echo("验收不通过 (not accepted)" if v.unchecked == 0 else "抽检未完成 (sheet incomplete)")
+    sys.exit(ExitCode.input_file)
 
 
 @cli.command()

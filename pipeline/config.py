@@ -52,7 +52,7 @@ class LimitSettings(Strict):
     max_image_pixels: int = 300_000_000
     max_pages_per_file: int = 5000
     # Each file is examined in a child process under these limits (pipeline/ingest/sandbox.py).
-    examine_memory_mb: int = Field(4096, ge=256)
+    examine_memory_mb: int = Field(4096, ge=256)  # beyond the decoders' own address space
     examine_timeout_s: float = Field(120, gt=0)  # plus 1 s per 20 MB of file
     ingest_workers: int = Field(0, ge=0, le=64)  # 0: one per CPU core
 

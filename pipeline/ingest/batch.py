@@ -18,7 +18,7 @@ from pipeline.errors import CatalogueError, DuplicateFile, InputFileError
 from pipeline.ingest.catalogue import Catalogue, find_catalogue, read_catalogue
 from pipeline.ingest.examine import ExaminedFile, ExaminedPage, examine_file
 from pipeline.ingest.identify import FileFormat
-from pipeline.ingest.sandbox import run_bounded
+from pipeline.ingest.sandbox import Sandbox
 from pipeline.refcode import RefCode, is_refcode
 
 log = logging.getLogger(__name__)
@@ -138,16 +138,15 @@ def _link(path: Path, relpath: str, catalogue: Catalogue) -> tuple[str, bool]:
     raise InputFileError(path, "no catalogue row lists this file and its name is not a 档号; add it to the catalogue")
 
 
-def _examine(path: Path, relpath: str, settings: Settings) -> ExaminedFile:
+def _examine(path: Path, settings: Settings, box: Sandbox) -> ExaminedFile:
     lim = settings.limits
     size = path.stat().st_size
     if size > lim.max_file_bytes:
         raise InputFileError(path, f"{size:,} bytes, above the limit of {lim.max_file_bytes:,}")
     with open(path, "rb"):
-        pass  # a permission problem is reported plainly, before a child process is started
+        pass  # a permission problem is reported plainly, before a worker is involved
     timeout = lim.examine_timeout_s + size / 20e6
-    return run_bounded(examine_file, (path, lim.max_image_pixels, lim.max_pages_per_file, True),
-                       path, timeout, lim.examine_memory_mb)
+    return box.run(examine_file, (path, lim.max_image_pixels, lim.max_pages_per_file, True), path, timeout)
 
 
 def scan_batch(batch_dir: Path, settings: Settings) -> BatchInventory:
@@ -177,7 +176,7 @@ def scan_batch(batch_dir: Path, settings: Settings) -> BatchInventory:
         relpath = _display(path, batch_dir)
         try:
             refcode, catalogued = _link(path, relpath, catalogue)
-            exam = _examine(path, relpath, settings)
+            exam = _examine(path, settings, box)
         except InputFileError as exc:
             log.warning("ingest failed: %s", exc)
             return Failure(relpath, exc.kind, exc.reason)
@@ -188,8 +187,8 @@ def scan_batch(batch_dir: Path, settings: Settings) -> BatchInventory:
         d = exam.digests
         return SourceFile(path, relpath, d.size, d.sha256, d.sm3, exam.format, refcode, exam.pages, catalogued)
 
-    workers = settings.limits.ingest_workers or os.cpu_count() or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    workers = min(settings.limits.ingest_workers or os.cpu_count() or 1, max(1, len(paths)))
+    with Sandbox(workers, settings.limits.examine_memory_mb) as box, ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(one, paths))  # map keeps the walk's order: reproducible reports
 
     seen: dict[str, str] = {}

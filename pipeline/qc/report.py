@@ -75,7 +75,7 @@ def write_reports(folder: Path, inv: BatchInventory, findings: list[Finding], mi
     # utf-8-sig: Excel on Windows, the usual tool for filling in the sheet, then reads Chinese correctly
     atomic_write(folder / "sample-sheet.csv", sheet_csv(sample).encode("utf-8-sig"))
     html_path = folder / "qc.html"
-    atomic_write(html_path, _html(summary, findings, mismatches, inv.failures, sample).encode())
+    atomic_write(html_path, _html(summary, findings, mismatches, inv.failures, sample, doc["pages"]).encode())
     return QcReport(folder, html_path, json_path, len(findings), summary["errors"], len(pages), len(failing))
 
 
@@ -88,7 +88,7 @@ def _table(headers: list[str], rows: list[list[object]]) -> str:
 
 
 def _html(summary: dict, findings: list[Finding], mismatches: list[Mismatch], failures: list[Failure],
-          sample: list[PageRef]) -> str:
+          sample: list[PageRef], pages: list[dict]) -> str:
     verdict = "通过" if summary["errors"] == 0 and not failures else "存在问题"
     cards = [("文件", summary["files"]), ("页", summary["pages"]), ("入库失败", summary["ingest_failures"]),
              ("不合格项", summary["errors"]), ("不合格页", summary["pages_failing"]), ("抽检页", summary["sample_pages"])]
@@ -115,6 +115,11 @@ td,th{{border:1px solid #ddd;padding:.3em .6em;text-align:left}} th{{background:
 {_table(["类型", "档号", "文件", "说明"], [[m.kind, m.refcode, m.path, m.message] for m in mismatches])}
 <h2>入库失败的文件</h2>
 {_table(["文件", "类型", "原因"], [[f.path, f.kind, f.reason] for f in failures])}
+<h2>页面信息</h2>
+{_table(["档号", "页", "文件", "格式", "压缩", "色彩", "像素", "分辨率(dpi)", "清晰度", "倾斜(°)", "墨迹占比"],
+        [[p["refcode"], p["page"], p["file"], p["format"], p["compression"], p["mode"], f'{p["width"]}×{p["height"]}',
+          p["dpi"] if p["dpi"] is not None else "未记录", p.get("sharpness"), p.get("skew_degrees"),
+          f'{100 * p["ink_ratio"]:.2f}%' if p.get("ink_ratio") is not None else ""] for p in pages])}
 <h2>人工抽检单（sample-sheet.csv）</h2>
 <p>请逐页核对原件与图像，在 sample-sheet.csv 的“检查结果”列填写“合格”或“不合格”，然后运行
 <code>dangan qc verdict sample-sheet.csv</code>。</p>
