@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 
+import PIL
+
+from pipeline import __version__
 from pipeline.config import Settings
 from pipeline.errors import InputFileError
 from pipeline.export import get_writer
@@ -53,6 +56,12 @@ class OcrResult:
     failures: list[Failure] = field(default_factory=list)
     engine_seconds: float = 0.0
     total_seconds: float = 0.0
+
+
+def pdfium_version() -> str:
+    from importlib.metadata import version
+
+    return version("pypdfium2")
 
 
 def batch_id(batch: str) -> str:
@@ -130,6 +139,10 @@ def recognise_pages(pages: list[PageRef], settings: Settings, store: SQLiteStore
     write = get_writer("all")
     t_start = time.perf_counter()
     signature = engine.signature()
+    made_by = {
+        signature: (f"dangan {__version__} ocr {signature}", engine.describe(settings)),
+        PDF_TEXT_SIGNATURE: (f"dangan {__version__} pdf-text via pypdfium2 {pdfium_version()}", {}),
+    }
     for ref in pages:
         sig = signature_for(ref, signature)
         if store.page_done(ref.refcode, ref.page_no, ref.file_sha256, sig):
@@ -155,11 +168,12 @@ def recognise_pages(pages: list[PageRef], settings: Settings, store: SQLiteStore
             outputs = write(page, meta, stem)
             store.save_page_text(ref, page, str(image_path), batch, run_id)
             store.record_derivative(str(image_path), ref.refcode, ref.page_no, "access-image",
-                                    digest_bytes(buf.getvalue()), ref.file_sha256, "Pillow JPEG",
-                                    {"quality": 85}, run_id)
+                                    digest_bytes(buf.getvalue()), ref.file_sha256, f"Pillow {PIL.__version__}",
+                                    {"format": "JPEG", "quality": 85, "pdf_render_dpi": settings.ocr.pdf_render_dpi}, run_id)
+            tool, params = made_by[sig]
             for out in outputs:
                 store.record_derivative(str(out), ref.refcode, ref.page_no, out.suffix.lstrip("."),
-                                        digest_file(out), ref.file_sha256, sig, {}, run_id)
+                                        digest_file(out), ref.file_sha256, tool, params, run_id)
             result.done += 1
         except InputFileError as exc:
             failure = Failure(ref.relpath, exc.kind, exc.reason, "ocr", ref.refcode, ref.page_no)

@@ -48,6 +48,9 @@ class CountingEngine:
     def signature(self) -> str:
         return self.engine.signature()
 
+    def describe(self, settings):
+        return self.engine.describe(settings)
+
 
 @pytest.fixture(scope="session")
 def engine(model_dir: Path):

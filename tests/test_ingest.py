@@ -137,3 +137,43 @@ def test_output_folder_inside_batch_is_not_ingested(tmp_path, model_dir):
     (s.out_dir / "X" / "page-0001.jpg").write_bytes((SAMPLES / "J001-WS-2021-Y-BGS-0002.jpg").read_bytes())
     inv = scan_batch(batch, s)
     assert inv.failures == [] and len(inv.files) == 4
+
+
+def test_jpeg2000_and_audio_are_identified_and_recorded(tmp_path, settings):
+    import wave
+
+    batch = tmp_path / "b"
+    batch.mkdir()
+    Image.open(SAMPLES / "J002-WS-2022-Y-ZHC-0001.png").convert("L").resize((620, 877)).save(
+        batch / "J001-WS-2021-Y-BGS-0001.jp2", dpi=(300, 300))
+    with wave.open(str(batch / "J001-SX-2021-Y-BGS-0002.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\x00\x00" * 1600)
+    inv = scan_batch(batch, settings)
+    assert inv.failures == []
+    by_name = {f.relpath: f for f in inv.files}
+    jp2 = by_name["J001-WS-2021-Y-BGS-0001.jp2"]
+    assert jp2.format.name == "jp2" and jp2.pages[0].compression == "jpeg2000" and jp2.pages[0].facts.mode == "L"
+    wav = by_name["J001-SX-2021-Y-BGS-0002.wav"]
+    assert wav.format.media == "av" and wav.pages == () and len(wav.sm3) == 64
+
+
+def test_qc_can_hold_pages_back_from_recognition(tmp_path, model_dir):
+    from pipeline.digitise import ingest_batch
+    from pipeline.store import open_store
+
+    from .conftest import make_settings
+
+    batch = tmp_path / "b"
+    batch.mkdir()
+    Image.open(SAMPLES / "J002-WS-2022-Y-ZHC-0001.png").save(batch / "J001-WS-2021-Y-BGS-0001.png", dpi=(150, 150))
+    shutil.copy(SAMPLES / "J001-WS-2021-Y-BGS-0002.jpg", batch)
+    for block, held in ((False, []), (True, ["J001-WS·2021-Y-BGS-0001"])):
+        s = make_settings(tmp_path / f"d{block}", model_dir, qc={"block_recognition": block})
+        with open_store(s.db_url) as store:
+            result = ingest_batch(batch, s, store)
+            states = dict(store.db.execute("SELECT refcode, qc_state FROM pages").fetchall())
+        assert [p.refcode for p in result.blocked] == held
+        assert states == {"J001-WS·2021-Y-BGS-0001": "error", "J001-WS·2021-Y-BGS-0002": "pass"}
