@@ -22,6 +22,7 @@ from pipeline.ingest import PageRef
 from pipeline.ocr.engines import engine_signature, shared_engine
 from pipeline.plans import find_plan
 from pipeline.progress import progress_report, render_text
+from pipeline.progress_report import write_progress
 from pipeline.store import open_store
 
 
@@ -66,11 +67,16 @@ def ocr_task(pages: list[PageRef], settings: Settings, batch: str, run_id: str, 
 def progress_task(settings: Settings) -> str:
     plan = find_plan(settings.plans_dir, settings.progress.plan)
     with open_store(settings.db_url) as store:
-        report = progress_report(store, plan, settings.progress.institution_class)
+        report = progress_report(store, plan, settings)
     text = render_text(report)
-    create_markdown_artifact(key=f"progress-{plan.id}", markdown=f"```\n{text}\n```",
+    html = write_progress(report, settings.out_dir / "reports" / "progress" / plan.id)
+    # Stable keys: every run adds a version of the same artifact, so the UI shows the history.
+    create_markdown_artifact(key=f"progress-{plan.id}", markdown=f"```\n{text}\n```\n\nReport: `{html}`",
                              description=f"数字化率 / 文字识别率 against {plan.title}")
-    create_table_artifact(key=f"progress-{plan.id}-fonds", table=[r.as_dict() for r in [*report.rows, report.total]])
+    create_table_artifact(key=f"progress-{plan.id}-fonds", table=[r.as_dict() for r in [*report.fonds, report.total]],
+                          description="Progress per 全宗")
+    create_table_artifact(key=f"progress-{plan.id}-goals", table=[g.as_dict() | {"goal": g.goal.quote} for g in report.goals],
+                          description="Goals of the plan")
     return text
 
 

@@ -221,20 +221,76 @@ def search(ctx: click.Context, query: str, as_json: bool, role: str | None, limi
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True)
 @click.option("--plan", "plan_id", default=None, help="Plan id in configs/plans (default: the profile's).")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Report as of this date (default: today).")
+@click.option("--json", "fmt", flag_value="json", help="JSON on stdout.")
+@click.option("--csv", "fmt", flag_value="csv", help="CSV (one row per 全宗) on stdout.")
+@click.option("--html", "fmt", flag_value="html", help="HTML page with the chart on stdout.")
+@click.option("-o", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write progress.{html,json,csv,png} into this folder.")
 @click.pass_context
-def progress(ctx: click.Context, as_json: bool, plan_id: str | None) -> None:
-    """数字化率 and 文字识别率 per 全宗 against a plan's goals."""
+def progress(ctx: click.Context, plan_id: str | None, as_of, fmt: str | None, out_dir: Path | None) -> None:
+    """数字化率, 文字识别率 and count goals per institution and 全宗, against a plan."""
     from pipeline.plans import find_plan
-    from pipeline.progress import progress_report, render_text
+    from pipeline.progress import progress_report, render_text, to_csv
+    from pipeline.progress_report import render_html, write_progress
     from pipeline.store import open_store
 
     s = _settings(ctx)
     plan = find_plan(s.plans_dir, plan_id or s.progress.plan)
     with open_store(s.db_url) as store:
-        report = progress_report(store, plan, s.progress.institution_class)
-    _dump(report.as_dict()) if as_json else click.echo(render_text(report))
+        report = progress_report(store, plan, s, as_of.date() if as_of else None)
+    if out_dir:
+        write_progress(report, out_dir)
+    if fmt == "json":
+        _dump(report.as_dict())
+    elif fmt == "csv":
+        click.echo(to_csv(report), nl=False)
+    elif fmt == "html":
+        click.echo(render_html(report))
+    else:
+        click.echo(render_text(report))
+
+
+@cli.group()
+def holdings() -> None:
+    """Holdings (应数字化馆藏): the denominators of the rates."""
+
+
+@holdings.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.pass_context
+def holdings_import(ctx: click.Context, path: Path) -> None:
+    """Import a holdings file (CSV/XLSX: 机构, 机构类别, 全宗号, 应数字化件数, …, 统计日期)."""
+    from pipeline.holdings import read_holdings
+    from pipeline.store import open_store
+
+    rows = read_holdings(path)
+    with open_store(_settings(ctx).db_url) as store:
+        store.import_holdings(rows, str(path))
+    click.echo(f"imported {len(rows)} holdings rows from {path}")
+
+
+@holdings.command("list")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def holdings_list(ctx: click.Context, as_of, as_json: bool) -> None:
+    """Holdings in force on a date (default: today)."""
+    from datetime import date
+
+    from pipeline.store import open_store
+
+    day = (as_of.date() if as_of else date.today()).isoformat()
+    with open_store(_settings(ctx).db_url) as store:
+        rows = [dict(r) for r in store.holdings_as_of(day)]
+    if as_json:
+        _dump(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['institution']}（{r['institution_class']}） {r['fonds']}: {r['items']} 件, "
+                   f"{r['pages'] or '—'} 页, as of {r['as_of']}")
 
 
 @cli.group()

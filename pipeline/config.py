@@ -106,6 +106,8 @@ class SearchSettings(Strict):
 
 class ProgressSettings(Strict):
     plan: str = "tianjin-2021-2025"
+    # The institution a 全宗 belongs to when no holdings file names one.
+    institution: str = "本馆"
     # Which of the plan's institution classes this archive is (市档案馆, 各区档案馆, …).
     institution_class: str = "市档案馆"
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import CatalogueError, RefCodeError
 from pipeline.refcode import RefCode
+from pipeline.tables import column_index, read_rows
 
 OPEN_STATUSES = ("开放", "控制", "未审核")
 DEFAULT_OPEN_STATUS = "未审核"  # not public until reviewed (档案法 2020, 开放审核)
@@ -55,57 +54,14 @@ class Catalogue:
         return {name: r for r in self.rows for name in r.files}
 
 
-def _decode(raw: bytes, path: Path) -> str:
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise CatalogueError(path, "not UTF-8 or GB18030 text: save the catalogue as UTF-8 CSV")
-
-
-def _xlsx_rows(path: Path) -> list[list[str]]:
-    import zipfile
-
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise CatalogueError(path, f"not a readable XLSX workbook: {exc}") from exc
-    try:
-        ws = wb.worksheets[0]
-        rows = []
-        for values in ws.iter_rows(values_only=True):
-            # Excel stores 件号 like 0001 as text, years as numbers: render numbers without ".0".
-            rows.append(["" if v is None else str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-                         for v in values])
-        return rows
-    finally:
-        wb.close()
-
-
 def read_catalogue(path: Path) -> Catalogue:
     """Read a CSV or XLSX catalogue. Bad rows are reported with their row number; good rows are kept."""
-    if path.suffix.lower() == ".xlsx":
-        rows_in = iter(_xlsx_rows(path))
-    else:
-        rows_in = csv.reader(io.StringIO(_decode(path.read_bytes(), path)))
-    return _parse(path, rows_in)
-
-
-def _parse(path: Path, reader) -> Catalogue:
+    reader = iter(read_rows(path))
     try:
         header = next(reader)
     except StopIteration:
         raise CatalogueError(path, "the catalogue is empty") from None
-    names = [h.strip().lower() for h in header]
-    index: dict[str, int] = {}
-    for key, aliases in _COLUMNS.items():
-        for i, name in enumerate(names):
-            if name in aliases:
-                index[key] = i
-                break
+    index = column_index(header, _COLUMNS)
     if "refcode" not in index:
         raise CatalogueError(path, f"no 档号/refcode column in the header: {header}")
 

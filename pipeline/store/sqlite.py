@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS items (
     catalogue_pages INTEGER,
     batch           TEXT,
     catalogue_row   INTEGER,
+    created_at      TEXT,
     updated_at      TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS files (
@@ -151,6 +152,20 @@ CREATE TABLE IF NOT EXISTS events (
     detail  TEXT
 );
 CREATE INDEX IF NOT EXISTS events_refcode ON events(refcode);
+CREATE TABLE IF NOT EXISTS holdings (
+    institution       TEXT NOT NULL,
+    institution_class TEXT NOT NULL,
+    fonds             TEXT NOT NULL,
+    items             INTEGER NOT NULL,
+    pages             INTEGER,
+    av_minutes        REAL,
+    items_done        INTEGER NOT NULL DEFAULT 0,
+    pages_done        INTEGER NOT NULL DEFAULT 0,
+    as_of             TEXT NOT NULL,
+    imported_at       TEXT NOT NULL,
+    source            TEXT,
+    PRIMARY KEY (institution, fonds, as_of)   -- history: one row per count date
+);
 CREATE TABLE IF NOT EXISTS query_log (
     id    INTEGER PRIMARY KEY,
     at    TEXT NOT NULL,
@@ -164,6 +179,7 @@ CREATE TABLE IF NOT EXISTS query_log (
 # Columns added after a table was first released: added to existing stores on open.
 MIGRATIONS = {
     "pages": {"facts": "TEXT", "qc_state": "TEXT", "text_source": "TEXT"},
+    "items": {"created_at": "TEXT"},
     "runs": {"kind": "TEXT NOT NULL DEFAULT 'digitize'"},
 }
 
@@ -246,8 +262,8 @@ class SQLiteStore:
         with self.tx() as db:
             db.execute(
                 """INSERT INTO items(refcode, fonds, year, retention, org, title, open_status, catalogue_pages,
-                                     batch, catalogue_row, updated_at)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                                     batch, catalogue_row, updated_at, created_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
                    ON CONFLICT(refcode) DO UPDATE SET fonds=excluded.fonds, year=excluded.year,
                      retention=excluded.retention, org=excluded.org, title=excluded.title,
                      open_status=excluded.open_status, catalogue_pages=excluded.catalogue_pages,
@@ -256,16 +272,16 @@ class SQLiteStore:
                           items.catalogue_pages) IS NOT (excluded.fonds, excluded.year, excluded.retention,
                           excluded.org, excluded.title, excluded.open_status, excluded.catalogue_pages)""",
                 (str(row.refcode), row.fonds, row.year, row.retention, row.org, row.title, row.open_status,
-                 row.pages, batch, row.row, now()),
+                 row.pages, batch, row.row, now(), now()),
             )
 
     def ensure_item(self, refcode: str, fonds: str, year: int | None, batch: str) -> None:
         """An item known only from a file name: not public until someone reviews it."""
         with self.tx() as db:
             db.execute(
-                "INSERT INTO items(refcode, fonds, year, batch, updated_at) VALUES (?,?,?,?,?) "
+                "INSERT INTO items(refcode, fonds, year, batch, updated_at, created_at) VALUES (?,?,?,?,?,?) "
                 "ON CONFLICT(refcode) DO NOTHING",
-                (refcode, fonds, year, batch, now()),
+                (refcode, fonds, year, batch, now(), now()),
             )
 
     def upsert_file(self, f, batch: str, run_id: str | None) -> bool:
@@ -462,6 +478,58 @@ class SQLiteStore:
         with self.tx() as db:
             db.execute("INSERT INTO query_log(at, role, query, hits) VALUES (?,?,?,?)", (now(), role, query, total))
         return total, hits
+
+    # -- holdings and progress ---------------------------------------------------------------
+    def import_holdings(self, rows: list, source: str) -> int:
+        with self.tx() as db:
+            db.executemany(
+                """INSERT INTO holdings(institution, institution_class, fonds, items, pages, av_minutes, items_done,
+                                        pages_done, as_of, imported_at, source) VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                   ON CONFLICT(institution, fonds, as_of) DO UPDATE SET institution_class=excluded.institution_class,
+                     items=excluded.items, pages=excluded.pages, av_minutes=excluded.av_minutes,
+                     items_done=excluded.items_done, pages_done=excluded.pages_done,
+                     imported_at=excluded.imported_at, source=excluded.source""",
+                [(h.institution, h.institution_class, h.fonds, h.items, h.pages, h.av_minutes, h.items_done,
+                  h.pages_done, h.as_of.isoformat(), now(), source) for h in rows],
+            )
+        return len(rows)
+
+    def holdings_as_of(self, day: str) -> list[sqlite3.Row]:
+        """Each (institution, 全宗)'s latest holdings counted on or before ``day``."""
+        return self.db.execute(
+            """SELECT h.* FROM holdings h
+               WHERE h.as_of = (SELECT max(as_of) FROM holdings x WHERE x.institution = h.institution
+                                AND x.fonds = h.fonds AND x.as_of <= ?)
+               ORDER BY h.institution, h.fonds""",
+            (day,),
+        ).fetchall()
+
+    def item_progress(self, until: str) -> list[sqlite3.Row]:
+        """Per item, what is done by ``until`` (an ISO timestamp): its first scan's date, pages
+        digitised and pages whose text is recognised and indexed."""
+        return self.db.execute(
+            """SELECT i.refcode, i.fonds, i.year, i.open_status, i.catalogue_pages, i.catalogue_row,
+                      (SELECT min(f.ingested_at) FROM files f WHERE f.refcode = i.refcode AND f.media != 'av'
+                          AND f.ingested_at <= :until) AS first_scan,
+                      (SELECT count(*) FROM pages p JOIN files f ON f.path = p.file_path
+                          WHERE p.refcode = i.refcode AND f.ingested_at <= :until) AS pages,
+                      (SELECT count(*) FROM pages p JOIN docs d ON d.key = 'page:' || p.refcode || ':' || p.page_no
+                          WHERE p.refcode = i.refcode AND p.ocr_state = 'done' AND p.ocr_at <= :until) AS recognised,
+                      coalesce(i.created_at, i.updated_at) AS catalogued_at
+               FROM items i WHERE coalesce(i.created_at, i.updated_at) <= :until ORDER BY i.refcode""",
+            {"until": until},
+        ).fetchall()
+
+    def daily_digitised(self, until: str) -> list[sqlite3.Row]:
+        """Items and pages first digitised per day and 全宗, for charts and recent rates."""
+        return self.db.execute(
+            """SELECT substr(first, 1, 10) AS day, fonds, count(*) AS items, sum(pages) AS pages FROM (
+                   SELECT f.refcode, i.fonds, min(f.ingested_at) AS first, sum(f.pages) AS pages
+                   FROM files f JOIN items i ON i.refcode = f.refcode
+                   WHERE f.media != 'av' AND f.ingested_at <= ? GROUP BY f.refcode)
+               GROUP BY day, fonds ORDER BY day, fonds""",
+            (until,),
+        ).fetchall()
 
     # -- reporting -------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
