@@ -20,6 +20,7 @@ from pipeline.ingest.pages import load_page
 from pipeline.ocr.engines import OcrEngine
 from pipeline.ocr.recognise import recognise_page
 from pipeline.refcode import RefCode
+from pipeline.speech.stage import AvRef, av_refs
 from pipeline.store import SQLiteStore
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class IngestResult:
     items: int
     pages: list[PageRef]
     failures: list[Failure]
+    recordings: list[AvRef] = field(default_factory=list)  # audio and video, for the speech stage
 
 
 @dataclass
@@ -62,7 +64,7 @@ def ingest_batch(batch_dir: Path, settings: Settings, store: SQLiteStore, run_id
     for failure in inv.failures:
         store.record_failure(batch, failure, run_id)
     items = len({f.refcode for f in inv.files})
-    return IngestResult(batch, len(inv.files), new, items, pages, inv.failures)
+    return IngestResult(batch, len(inv.files), new, items, pages, inv.failures, av_refs(inv.files, batch))
 
 
 def pending_pages(pages: list[PageRef], store: SQLiteStore, engine_signature: str) -> list[PageRef]:
