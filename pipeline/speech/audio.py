@@ -47,6 +47,31 @@ def _open(path: Path):
         raise CorruptFile(path, f"not a readable audio/video file ({exc.strerror or type(exc).__name__})") from None
 
 
+def _wav_declared_seconds(path: Path) -> float | None:
+    """The length a WAV's header declares. FFmpeg trusts the file size instead, which hides a cut."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            byte_rate = None
+            while len(hdr := fh.read(8)) == 8:
+                cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+                if cid == b"fmt ":
+                    fmt = fh.read(size + (size & 1))
+                    byte_rate = struct.unpack("<I", fmt[8:12])[0]
+                elif cid == b"data":
+                    # 0xFFFFFFFF and 0 mean "unknown" (streamed writers, RF64): nothing declared.
+                    return size / byte_rate if byte_rate and 0 < size < 0xFFFFFFFF else None
+                else:
+                    fh.seek(size + (size & 1), 1)
+    except (OSError, struct.error):
+        return None
+    return None
+
+
 def probe(path: Path) -> MediaInfo:
     """Read the container header. Raises NoAudioTrack, CorruptFile."""
     with _open(path) as container:
@@ -63,6 +88,8 @@ def probe(path: Path) -> MediaInfo:
             duration = float(stream.duration * stream.time_base)
         elif container.duration is not None and not videos:
             duration = container.duration / av.time_base
+        if container.format.name == "wav":
+            duration = max(filter(None, (duration, _wav_declared_seconds(path))), default=None)
         return MediaInfo(container.format.name, ctx.name, ctx.sample_rate, ctx.channels,
                          ctx.layout.name if ctx.layout else "", duration, videos)
 
