@@ -1,4 +1,4 @@
-"""``digitize-batch``: ingest a scan batch, recognise its pages, report progress.
+"""``digitize-batch``: ingest a scan batch, recognise its pages, transcribe its recordings, report progress.
 
 Tasks work on batches of pages, not single pages (per-file tasks drown the orchestrator). A
 re-run is safe: ingest upserts, and pages already recognised from the same bytes by the same
@@ -23,6 +23,8 @@ from pipeline.ocr.engines import engine_signature, shared_engine
 from pipeline.plans import find_plan
 from pipeline.progress import progress_report, render_text
 from pipeline.progress_report import write_progress
+from pipeline.speech.models import NOT_CONFIGURED
+from pipeline.speech.stage import AvRef, SpeechResult, configured_engine, pending_av, process_recordings, speech_signature
 from pipeline.store import open_store
 
 
@@ -63,6 +65,28 @@ def ocr_task(pages: list[PageRef], settings: Settings, batch: str, run_id: str, 
     return result
 
 
+@task(name="plan-speech", cache_policy=NO_CACHE)
+def plan_speech_task(recordings: list[AvRef], settings: Settings) -> list[AvRef]:
+    signature = speech_signature(settings)
+    if recordings and signature is None:
+        get_run_logger().warning("%s", NOT_CONFIGURED)
+    with open_store(settings.db_url) as store:
+        return pending_av(recordings, store, signature)
+
+
+@task(name="speech", cache_policy=NO_CACHE, task_run_name="speech-{first}")
+def speech_task(recordings: list[AvRef], settings: Settings, run_id: str, first: str) -> SpeechResult:
+    engine = configured_engine(settings)
+    with open_store(settings.db_url) as store:
+        result = process_recordings(recordings, settings, store, engine, run_id)
+    log = get_run_logger()
+    log.info("%d recordings, %.1f min of audio, %.1f min of speech; transcribed %d, awaiting transcription %d",
+             len(recordings), result.seconds / 60, result.speech_seconds / 60, result.transcribed, result.awaiting)
+    for f in result.failures:
+        log.warning("%s: %s: %s", f.path, f.kind, f.reason)
+    return result
+
+
 @task(name="progress", cache_policy=NO_CACHE)
 def progress_task(settings: Settings) -> str:
     plan = find_plan(settings.plans_dir, settings.progress.plan)
@@ -95,8 +119,14 @@ def digitize_batch(batch_dir: str, profile: str = "default") -> dict:
         ocr_task(todo[i : i + n], settings, ingested.batch, run_id, first=f"{todo[i].refcode}-p{todo[i].page_no}")
         for i in range(0, len(todo), n)
     ]
+    av_todo = plan_speech_task(ingested.recordings, settings)
+    k = settings.speech.items_per_task
+    speech = [
+        speech_task(av_todo[i : i + k], settings, run_id, first=f"{av_todo[i].refcode}-{av_todo[i].part}")
+        for i in range(0, len(av_todo), k)
+    ]
     progress = progress_task(settings)
-    failures = ingested.failures + [f for r in results for f in r.failures]
+    failures = ingested.failures + [f for r in results for f in r.failures] + [f for r in speech for f in r.failures]
     summary = {
         "batch": batch,
         "run_id": run_id,
@@ -112,15 +142,23 @@ def digitize_batch(batch_dir: str, profile: str = "default") -> dict:
         "engine_seconds": round(sum(r.engine_seconds for r in results), 3),
         "ocr_seconds": round(sum(r.total_seconds for r in results), 3),
         "seconds": round(time.perf_counter() - t0, 3),
+        "recordings": len(ingested.recordings),
+        "recordings_transcribed": sum(r.transcribed for r in speech),
+        "recordings_awaiting": sum(r.awaiting for r in speech),
+        "recordings_skipped": len(ingested.recordings) - len(av_todo) + sum(r.skipped for r in speech),
+        "audio_minutes": round(sum(r.seconds for r in speech) / 60, 2),
+        "speech_minutes": round(sum(r.speech_seconds for r in speech) / 60, 2),
+        "speech_message": NOT_CONFIGURED if ingested.recordings and speech_signature(settings) is None else None,
         "failures": [{"path": f.path, "page": f.page_no, "stage": f.stage, "kind": f.kind, "reason": f.reason}
                      for f in failures],
         "progress": progress,
     }
     with open_store(settings.db_url) as store:
         store.finish_run(run_id, "completed_with_failures" if failures else "completed",
-                         {k: summary[k] for k in ("files", "items", "pages", "pages_recognised", "pages_skipped")}
+                         {k: summary[k] for k in ("files", "items", "pages", "pages_recognised", "pages_skipped",
+                                                  "recordings", "recordings_transcribed", "recordings_awaiting")}
                          | {"failures": len(failures)},
-                         engine={"signature": engine_signature(settings)})
+                         engine={"signature": engine_signature(settings), "speech": speech_signature(settings)})
     get_run_logger().info("batch %s: %d pages, %d recognised, %d skipped, %d failures", batch, summary["pages"],
                           summary["pages_recognised"], summary["pages_skipped"], len(failures))
     return summary

@@ -48,6 +48,9 @@ def run(ctx: click.Context, batch_dir: Path, as_json: bool) -> None:
     from pipeline.ocr.engines import engine_signature
 
     engine_signature(_settings(ctx))  # fail fast, before Prefect starts, when models are missing
+    from pipeline.speech.stage import speech_signature
+
+    speech_signature(_settings(ctx))  # a configured speech model that is missing fails here too
     from flows.digitize import digitize_batch
 
     summary = digitize_batch(batch_dir=str(batch_dir), profile=ctx.obj["profile"])
@@ -60,6 +63,15 @@ def run(ctx: click.Context, batch_dir: Path, as_json: bool) -> None:
             f"skipped {summary['pages_skipped']} already done; {summary['seconds']:.1f} s "
             f"(OCR {summary['ocr_seconds']:.1f} s)"
         )
+        if summary["recordings"]:
+            click.echo(
+                f"recordings: {summary['recordings']}, {summary['audio_minutes']:.1f} min decoded, "
+                f"{summary['speech_minutes']:.1f} min of speech; transcribed {summary['recordings_transcribed']}, "
+                f"awaiting transcription {summary['recordings_awaiting']}, "
+                f"skipped {summary['recordings_skipped']} already done"
+            )
+        if summary["speech_message"]:
+            click.echo(f"note: {summary['speech_message']}")
         for f in summary["failures"]:
             page = f" page {f['page']}" if f["page"] else ""
             click.echo(f"FAILED {f['path']}{page} [{f['stage']}/{f['kind']}]: {f['reason']}", err=True)
@@ -209,12 +221,21 @@ def search(ctx: click.Context, query: str, as_json: bool, role: str | None, limi
         total, hits = store.search(query, s.search.roles[role], role, limit, offset, s.search.snippet_chars)
     if as_json:
         _dump({"query": query, "role": role, "total": total, "offset": offset, "hits": [
-            {"refcode": h.refcode, "page": h.page_no, "title": h.title, "fonds": h.fonds, "year": h.year,
-             "open_status": h.open_status, "snippet": h.snippet, "image": h.image_path, "score": round(h.score, 4)}
+            {"refcode": h.refcode, "kind": h.kind, "page": h.page_no, "title": h.title, "fonds": h.fonds,
+             "year": h.year, "open_status": h.open_status, "snippet": h.snippet, "image": h.image_path,
+             "score": round(h.score, 4)}
+            | ({"start": h.start, "end": h.end, "recording": h.file_path} if h.kind == "segment" else {})
             for h in hits]})
         return
-    click.echo(f"{total} pages match «{query}»")
+    click.echo(f"{total} pages or recording segments match «{query}»")
     for h in hits:
+        if h.kind == "segment":
+            from pipeline.speech.writers import timestamp
+
+            click.echo(f"{h.refcode}  {timestamp(h.start or 0)}–{timestamp(h.end or 0)}  {h.title}  [{h.open_status}]")
+            click.echo(f"    {h.snippet}")
+            click.echo(f"    {h.file_path}#t={h.start:.1f}")
+            continue
         click.echo(f"{h.refcode}  第{h.page_no}页  {h.title}  [{h.open_status}]")
         click.echo(f"    {h.snippet}")
         click.echo(f"    {h.image_path}")
@@ -291,6 +312,57 @@ def holdings_list(ctx: click.Context, as_of, as_json: bool) -> None:
     for r in rows:
         click.echo(f"{r['institution']}（{r['institution_class']}） {r['fonds']}: {r['items']} 件, "
                    f"{r['pages'] or '—'} 页, as of {r['as_of']}")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", default=None, metavar="PATH|NAME",
+              help="A whisper checkpoint (.pt) or a name in the whisper cache (default: the profile's speech.model).")
+@click.option("--engine", default=None, help="Speech engine (default: the profile's speech.engine).")
+@click.option("--format", "fmt", default="all", show_default=True,
+              type=click.Choice(["txt", "srt", "vtt", "tsv", "json", "all"]), help="Transcript format(s) to write.")
+@click.option("-o", "--output-dir", default=Path("."), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder for the transcripts.")
+@click.pass_context
+def transcribe(ctx: click.Context, files: tuple[Path, ...], model: str | None, engine: str | None, fmt: str,
+               output_dir: Path) -> None:
+    """Transcribe audio/video FILEs outside a batch, like whisper's own CLI (needs a speech model).
+
+    Writes <output-dir>/<file stem>.<format>. With no model configured, exits with code 3.
+    """
+    import tempfile
+
+    from pipeline.errors import InputFileError, UnsupportedFormat
+    from pipeline.ingest.identify import identify
+    from pipeline.speech.engines import create_engine
+    from pipeline.speech.models import require_model
+    from pipeline.speech.recognise import prepare, transcribe_prepared
+    from pipeline.speech.writers import get_writer
+
+    sp = _settings(ctx).speech
+    if engine:
+        sp = sp.model_copy(update={"engine": engine})
+    speech_engine = create_engine(sp, require_model(sp, model))
+    write = get_writer(fmt)
+    failed = 0
+    for path in files:
+        try:
+            if not path.is_file():
+                raise InputFileError(path, "no such file")
+            if identify(path).media != "av":
+                raise UnsupportedFormat(path, "not an audio or video recording")
+            with tempfile.TemporaryDirectory(prefix="dangan-") as tmp:
+                prep = prepare(path, Path(tmp) / "audio.16k.wav", sp)
+                transcript = transcribe_prepared(prep, speech_engine, sp)
+            written = write(transcript, output_dir / path.stem)
+        except InputFileError as exc:
+            failed += 1
+            click.echo(f"FAILED {path} [{exc.kind}]: {exc.reason}", err=True)
+            continue
+        click.echo(f"{path}: {transcript.duration:.1f} s, {transcript.speech_seconds:.1f} s of speech, "
+                   f"{len(transcript.segments)} segments -> {', '.join(str(p) for p in written)}")
+    if failed:
+        sys.exit(ExitCode.input_file)
 
 
 @cli.group()

@@ -112,6 +112,56 @@ class ProgressSettings(Strict):
     institution_class: str = "市档案馆"
 
 
+class VadSettings(Strict):
+    """Speech detection without an ASR model (pipeline/speech/detect.py)."""
+
+    # A frame is loud enough for speech when its speech-band level is this far above the file's
+    # noise floor (its 10th-percentile level) and above ``min_level_db`` (dBFS).
+    threshold_db: float = Field(12.0, ge=0, le=60)
+    min_level_db: float = Field(-50.0, ge=-120, le=0)
+    # Speech rises and falls with its syllables (about 4 per second); a steady tone or held note
+    # does not. Frames whose level varies less than this over a second are not speech.
+    min_modulation_db: float = Field(1.5, ge=0, le=40)
+    min_speech_ms: int = Field(250, ge=0, le=10_000)
+    min_silence_ms: int = Field(400, ge=0, le=10_000)
+    pad_ms: int = Field(200, ge=0, le=5_000)
+
+
+class SpeechSettings(Strict):
+    """Speech recognition of audio and video (语音识别), "有条件": only where a model is configured."""
+
+    engine: str = "openai-whisper"
+    # None: no model configured, AV items wait as awaiting-transcription. Otherwise a path to a
+    # whisper checkpoint (.pt; for faster-whisper also a converted CTranslate2 folder) or a model
+    # name (tiny, small, large-v3, ...) looked up as ``<whisper_cache>/<name>.pt``.
+    model: str | None = None
+    whisper_cache: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "whisper")
+    language: str = "zh"
+    threads: int = Field(1, ge=1, le=64)
+    beam_size: int = Field(5, ge=1, le=32)
+    best_of: int = Field(5, ge=1, le=32)
+    # Whisper's temperature fallback; [0.0] alone is greedy/beam search only, fully deterministic.
+    temperature: list[float] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    seed: int = 0  # seeds the sampling fallback so a re-run gives the same text
+    # Hallucination guards. Conditioning on the previous window is how Whisper loops on Chinese.
+    condition_on_previous_text: bool = False
+    compression_ratio_threshold: float | None = 2.4
+    logprob_threshold: float | None = -1.0
+    no_speech_threshold: float | None = 0.6
+    initial_prompt: str | None = None
+    max_new_tokens: int | None = Field(None, ge=1, le=440)
+    # Speech spans are merged into decoder chunks of at most this length (Whisper's window is 30 s).
+    chunk_seconds: float = Field(30.0, ge=1.0, le=30.0)
+    # faster-whisper only: CTranslate2 compute type, and where converted checkpoints are cached.
+    compute_type: str = "int8"
+    ct2_cache: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "dangan" / "whisper-ct2")
+    simplify: bool = True  # OpenCC t2s; the decoder's original text is kept beside it
+    keep_audio_copy: bool = True  # the 16 kHz mono WAV derivative in the output tree (DA/T 62)
+    max_seconds: float = Field(24 * 3600.0, gt=0)
+    items_per_task: int = Field(4, ge=1, le=10_000)
+    vad: VadSettings = VadSettings()
+
+
 class Settings(Strict):
     profile: str = "default"
     data_dir: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share") / "dangan")
@@ -124,6 +174,7 @@ class Settings(Strict):
     qc: QcSettings = QcSettings()
     search: SearchSettings = SearchSettings()
     progress: ProgressSettings = ProgressSettings()
+    speech: SpeechSettings = SpeechSettings()
 
     @property
     def db_url(self) -> str:
@@ -142,6 +193,9 @@ _ENV = {
     "DANGAN_PLANS_DIR": ("plans_dir",),
     "DANGAN_OCR_ENGINE": ("ocr", "engine"),
     "DANGAN_OCR_MODELS": ("ocr", "models"),
+    "DANGAN_SPEECH_ENGINE": ("speech", "engine"),
+    "DANGAN_SPEECH_MODEL": ("speech", "model"),
+    "DANGAN_WHISPER_CACHE": ("speech", "whisper_cache"),
 }
 
 
@@ -185,5 +239,8 @@ def load_settings(profile: str = "default", **overrides: object) -> Settings:
         update={
             "data_dir": settings.data_dir.expanduser(),
             "model_dir": settings.model_dir.expanduser(),
+            "speech": settings.speech.model_copy(
+                update={"whisper_cache": settings.speech.whisper_cache.expanduser(),
+                        "ct2_cache": settings.speech.ct2_cache.expanduser()}),
         }
     )

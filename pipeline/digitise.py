@@ -29,6 +29,7 @@ from pipeline.qc.report import QcReport, write_reports
 from pipeline.qc.rules import check_batch, check_page, reconcile
 from pipeline.qc.sample import draw_sample
 from pipeline.refcode import RefCode
+from pipeline.speech.stage import AvRef, av_refs
 from pipeline.store import SQLiteStore
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class IngestResult:
     failures: list[Failure]
     report: QcReport | None = None
     blocked: list[PageRef] = field(default_factory=list)  # QC errors with qc.block_recognition on
+    recordings: list[AvRef] = field(default_factory=list)  # audio and video, for the speech stage
 
 
 @dataclass
@@ -109,7 +111,8 @@ def ingest_batch(batch_dir: Path, settings: Settings, store: SQLiteStore, run_id
     folder = report_dir or settings.out_dir / "reports" / batch_id(batch)
     report = write_reports(folder, inv, findings, reconcile(inv), sample, qc.pass_gate)
     items = len({f.refcode for f in inv.files})
-    return IngestResult(batch, len(inv.files), new, items, pages, inv.failures, report, blocked)
+    return IngestResult(batch, len(inv.files), new, items, pages, inv.failures, report, blocked,
+                        av_refs(inv.files, batch))
 
 
 def signature_for(ref: PageRef, engine_signature: str) -> str:

@@ -98,3 +98,31 @@ class DuplicateFile(InputFileError):
 
 class OcrFailed(DanganError):
     kind = "ocr-failed"
+
+
+class NoAudioTrack(InputFileError):
+    """A recording (typically a video) that carries no audio stream to transcribe."""
+
+    kind = "no-audio-track"
+
+
+class EmptyMedia(InputFileError):
+    """A recording whose audio stream holds no samples."""
+
+    kind = "empty-media"
+
+
+class TruncatedMedia(CorruptFile):
+    """Decoding stopped well short of the duration the container declares."""
+
+    kind = "truncated-media"
+
+
+class SpeechModelNotConfigured(DanganError):
+    """Speech recognition asked for, but ``speech.model`` names no model ("有条件的进行语音识别")."""
+
+    exit_code = ExitCode.missing_dependency
+
+
+class SpeechFailed(DanganError):
+    kind = "speech-failed"

@@ -5,7 +5,10 @@ Definitions (STANDARDS.md):
   catalogue); by page likewise with pages. Work done before dangan comes from the holdings file.
 * 文字识别率 = pages whose text is recognised and indexed ÷ digitised pages. A failed page counts
   as digitised, not recognised.
-* 文件级目录 = catalogue entries; counts goals (pages, 目录条, 开放卷) are counted from the plan's start.
+* 文件级目录 = catalogue entries; counts goals (pages, 目录条, 开放卷) are counted within the plan period.
+* Audio and video (声像) count by minutes: digitised, of detected speech, transcribed, and waiting for a
+  speech model; 语音识别率 = minutes of recordings transcribed ÷ minutes of recordings digitised. An
+  item with a recording counts as digitised like an item with pages.
 Everything is computed from the store's rows as of a moment, so a re-run never counts twice.
 """
 
@@ -50,6 +53,14 @@ class Tally:
     pages_digitised: int = 0
     pages_recognised: int = 0
     catalogue_entries: int = 0
+    av_seconds: float = 0.0
+    speech_seconds: float = 0.0
+    transcribed_seconds: float = 0.0
+    waiting_seconds: float = 0.0
+
+    @property
+    def transcription_rate(self) -> float | None:
+        return self.transcribed_seconds / self.av_seconds if self.av_seconds else None
 
     @property
     def digitisation_rate(self) -> float | None:
@@ -75,11 +86,18 @@ class Tally:
         self.pages_digitised += other.pages_digitised
         self.pages_recognised += other.pages_recognised
         self.catalogue_entries += other.catalogue_entries
+        self.av_seconds += other.av_seconds
+        self.speech_seconds += other.speech_seconds
+        self.transcribed_seconds += other.transcribed_seconds
+        self.waiting_seconds += other.waiting_seconds
 
     def as_dict(self) -> dict:
         return {**asdict(self), "digitisation_rate": self.digitisation_rate,
                 "page_digitisation_rate": self.page_digitisation_rate,
-                "recognition_rate": self.recognition_rate, "catalogue_rate": self.catalogue_rate}
+                "recognition_rate": self.recognition_rate, "catalogue_rate": self.catalogue_rate,
+                "av_minutes": round(self.av_seconds / 60, 2), "speech_minutes": round(self.speech_seconds / 60, 2),
+                "transcribed_minutes": round(self.transcribed_seconds / 60, 2),
+                "waiting_minutes": round(self.waiting_seconds / 60, 2), "transcription_rate": self.transcription_rate}
 
 
 @dataclass
@@ -191,6 +209,13 @@ def progress_report(store: SQLiteStore, plan: Plan, settings: Settings, as_of: d
         counts[inst]["open_file_units"] += it["open_status"] == "开放" and _level(it["refcode"]) == "file_unit"
         counts[inst]["open_items"] += it["open_status"] == "开放" and _level(it["refcode"]) == "item"
 
+    for r in store.av_progress(until):
+        t = tally_for(r["fonds"])
+        t.av_seconds += r["av_seconds"]
+        t.speech_seconds += r["speech_seconds"]
+        t.transcribed_seconds += r["transcribed_seconds"]
+        t.waiting_seconds += r["waiting_seconds"]
+
     for f, h in holdings.items():
         t = tally_for(f)
         t.items_target = h["items"]
@@ -263,7 +288,9 @@ def _status(goal: Goal, plan: Plan, inst: Tally, c: dict, cats, daily, as_of: da
     elif m == "items_opened":
         status.actual = float(c["open_file_units"] if goal.unit == "file_unit" else c["open_items"])
     elif m == "transcription_rate":
-        status.note = "speech recognition is not yet counted by this version"
+        status.actual = inst.transcription_rate
+        if inst.waiting_seconds:
+            status.note = f"{inst.waiting_seconds / 60:.1f} min of speech await a speech model"
     if goal.target is None or status.actual is None:
         return status
     if goal.is_rate and done is not None and total:
@@ -317,6 +344,13 @@ def render_text(report: ProgressReport) -> str:
     for r in [*report.fonds, report.total]:
         lines.append(f"{r.institution[:10]:<10}{r.key:<8}{r.items_target:>10}{r.items_digitised:>10}{r.pages_digitised:>8}"
                      f"{r.pages_recognised:>8}{_pct(r.digitisation_rate):>9}{_pct(r.recognition_rate):>10}")
+    if report.total.av_seconds:
+        lines.append(f"{'声像':<10}{'全宗':<8}{'时长(分)':>10}{'语音(分)':>10}{'已转写(分)':>10}{'待转写(分)':>10}{'语音识别率':>10}")
+        for r in [*report.fonds, report.total]:
+            if r.av_seconds:
+                lines.append(f"{r.institution[:10]:<10}{r.key:<8}{r.av_seconds / 60:>10.1f}{r.speech_seconds / 60:>10.1f}"
+                             f"{r.transcribed_seconds / 60:>10.1f}{r.waiting_seconds / 60:>10.1f}"
+                             f"{_pct(r.transcription_rate):>10}")
     for g in report.goals:
         target = "（无量化目标）" if g.goal.target is None else f"目标 {_value(g, g.goal.target)}"
         state = {True: "已达到", False: "未达到", None: ""}[g.met]
@@ -338,7 +372,8 @@ def to_csv(report: ProgressReport) -> str:
 
     buf = io.StringIO()
     cols = ["institution", "institution_class", "key", "items_target", "items_digitised", "pages_target",
-            "pages_digitised", "pages_recognised", "catalogue_entries", "digitisation_rate", "recognition_rate"]
+            "pages_digitised", "pages_recognised", "catalogue_entries", "digitisation_rate", "recognition_rate",
+            "av_minutes", "speech_minutes", "transcribed_minutes", "waiting_minutes", "transcription_rate"]
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
     w.writeheader()
     for r in [*report.fonds, report.total]:

@@ -61,6 +61,7 @@ def engine(model_dir: Path):
 def sample_run(tmp_path_factory, model_dir: Path, engine):
     """The sample batch digitised once (without Prefect) into a fresh store, for read-only tests."""
     from pipeline.digitise import ingest_batch, recognise_pages
+    from pipeline.speech.stage import process_recordings
     from pipeline.store import open_store
 
     base = tmp_path_factory.mktemp("sample_run")
@@ -71,6 +72,7 @@ def sample_run(tmp_path_factory, model_dir: Path, engine):
     with open_store(settings.db_url) as store:
         ing = ingest_batch(batch, settings, store)
         ocr = recognise_pages(ing.pages, settings, store, counting, ing.batch)
+        process_recordings(ing.recordings, settings, store, None)  # no speech model: detection only
     return {"settings": settings, "batch": batch, "ingest": ing, "ocr": ocr, "engine": counting}
 
 

@@ -20,4 +20,4 @@ def test_event_log_per_refcode_and_json_export(sample_run):
     assert len(digest["sha256"]) == 64 and len(digest["sm3"]) == 64
     assert {e["refcode"] for e in events} == {"J001-WS·2021-Y-BGS-0001"}
     text = CliRunner().invoke(cli, ["events", "--type", "ingestion"], env=env).output
-    assert text.count("ingestion") == 4
+    assert text.count("ingestion") == 6  # four scans and two recordings

@@ -103,8 +103,9 @@ def test_catalogue_without_refcode_column(tmp_path):
 def test_scan_sample_batch(settings):
     inv = scan_batch(SAMPLES, settings)
     assert inv.failures == []
-    assert len(inv.files) == 4
-    assert {f.format.name for f in inv.files} == {"tiff", "jpeg", "pdf", "png"}
+    assert len(inv.files) == 6
+    assert {f.format.name for f in inv.files} == {"tiff", "jpeg", "pdf", "png", "wav", "mp4"}
+    assert {f.refcode for f in inv.files if f.format.media == "av"} == {"J001-LY·2021-Y-BGS-0001", "J001-LX·2021-Y-BGS-0001"}
     pages = inv.pages
     assert len(pages) == 6
     by_item = {}
@@ -136,7 +137,7 @@ def test_output_folder_inside_batch_is_not_ingested(tmp_path, model_dir):
     (s.out_dir / "X").mkdir(parents=True)
     (s.out_dir / "X" / "page-0001.jpg").write_bytes((SAMPLES / "J001-WS-2021-Y-BGS-0002.jpg").read_bytes())
     inv = scan_batch(batch, s)
-    assert inv.failures == [] and len(inv.files) == 4
+    assert inv.failures == [] and len(inv.files) == 6
 
 
 def test_jpeg2000_and_audio_are_identified_and_recorded(tmp_path, settings):

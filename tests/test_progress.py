@@ -178,7 +178,8 @@ def test_progress_reconciles_with_raw_rows(sample_run):
         db = store.db
         for row in report.fonds:
             items = db.execute("SELECT count(*) FROM items WHERE fonds=?", (row.key,)).fetchone()[0]
-            digitised = db.execute("SELECT count(DISTINCT p.refcode) FROM pages p JOIN items i USING (refcode) "
+            digitised = db.execute("SELECT count(DISTINCT refcode) FROM (SELECT refcode FROM pages UNION "
+                                   "SELECT refcode FROM files WHERE media='av') JOIN items i USING (refcode) "
                                    "WHERE i.fonds=?", (row.key,)).fetchone()[0]
             pages = db.execute("SELECT count(*) FROM pages p JOIN items i USING (refcode) WHERE i.fonds=?",
                                (row.key,)).fetchone()[0]
@@ -189,8 +190,12 @@ def test_progress_reconciles_with_raw_rows(sample_run):
             assert (row.items_target, row.items_digitised, row.pages_digitised, row.pages_recognised) == \
                 (items, digitised, pages, recognised)
     assert {r.key: r.digitisation_rate for r in report.fonds}["J002"] == 0.5
-    assert report.total.digitisation_rate == pytest.approx(4 / 5)
+    assert report.total.digitisation_rate == pytest.approx(6 / 7)  # the two recordings count as digitised
     assert _goal(report, "本馆", "digitisation_rate").met is True
+    av = report.total
+    assert av.av_seconds > 0 and av.transcribed_seconds == 0 and av.waiting_seconds > 0  # no speech model here
+    speech_goal = _goal(report, "本馆", "transcription_rate")
+    assert speech_goal.actual == 0.0 and "await a speech model" in speech_goal.note
 
 
 def test_holdings_file_errors(tmp_path):

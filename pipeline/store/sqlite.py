@@ -108,7 +108,7 @@ CREATE TABLE IF NOT EXISTS lines (
 );
 CREATE TABLE IF NOT EXISTS docs (
     id      INTEGER PRIMARY KEY,
-    key     TEXT NOT NULL UNIQUE,          -- page:<档号>:<page> (speech segments later)
+    key     TEXT NOT NULL UNIQUE,          -- page:<档号>:<page> or segment:<档号>:<start_ms>
     kind    TEXT NOT NULL,
     refcode TEXT NOT NULL,
     page_no INTEGER,
@@ -116,6 +116,39 @@ CREATE TABLE IF NOT EXISTS docs (
 );
 CREATE INDEX IF NOT EXISTS docs_refcode ON docs(refcode);
 CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5(terms, content='', tokenize='ascii');
+CREATE TABLE IF NOT EXISTS av (
+    file_path         TEXT PRIMARY KEY,
+    refcode           TEXT NOT NULL,
+    part              INTEGER NOT NULL,               -- 1-based recording of the item
+    offset_ms         INTEGER NOT NULL DEFAULT 0,     -- where this recording starts on the item's timeline
+    file_sha256       TEXT NOT NULL,
+    media             TEXT,                           -- container facts (JSON)
+    duration          REAL,                           -- seconds decoded
+    speech_seconds    REAL,                           -- seconds of detected speech
+    spans             TEXT,                           -- detected speech spans (JSON)
+    audio_copy        TEXT,                           -- the 16 kHz mono WAV derivative
+    audio_copy_sha256 TEXT,
+    audio_copy_sm3    TEXT,
+    state             TEXT NOT NULL DEFAULT 'pending', -- pending | awaiting-transcription | transcribed | failed
+    engine            TEXT,
+    segments          INTEGER,
+    error             TEXT,
+    updated_at        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS av_refcode ON av(refcode);
+CREATE TABLE IF NOT EXISTS segments (
+    refcode       TEXT NOT NULL,
+    start_ms      INTEGER NOT NULL,                  -- on the item's timeline
+    end_ms        INTEGER NOT NULL,
+    file_path     TEXT NOT NULL,
+    file_start_ms INTEGER NOT NULL,                  -- the same instant inside file_path
+    text          TEXT NOT NULL,                     -- simplified
+    text_original TEXT NOT NULL,
+    confidence    REAL NOT NULL,
+    key           TEXT NOT NULL UNIQUE,              -- its docs key: segment:<档号>:<start_ms>
+    PRIMARY KEY (refcode, start_ms)
+);
+CREATE INDEX IF NOT EXISTS segments_file ON segments(file_path);
 CREATE TABLE IF NOT EXISTS runs (
     id          TEXT PRIMARY KEY,
     flow_run_id TEXT,
@@ -199,6 +232,10 @@ class Hit:
     snippet: str
     image_path: str | None
     score: float
+    kind: str = "page"  # or "segment": a stretch of a recording
+    start: float | None = None  # segment hits: seconds into the recording (file_path)
+    end: float | None = None
+    file_path: str | None = None
 
 
 class SQLiteStore:
@@ -435,6 +472,96 @@ class SQLiteStore:
                 (reason, ref.refcode, ref.page_no),
             )
 
+    # -- speech ----------------------------------------------------------------------------
+    def av_row(self, file_path: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM av WHERE file_path=?", (file_path,)).fetchone()
+
+    def av_done(self, file_path: str, file_sha256: str, engine: str) -> bool:
+        """Transcribed from these exact bytes by this exact engine configuration."""
+        row = self.db.execute(
+            "SELECT 1 FROM av WHERE file_path=? AND file_sha256=? AND engine=? AND state='transcribed'",
+            (file_path, file_sha256, engine),
+        ).fetchone()
+        return row is not None
+
+    def save_av_detection(self, ref, facts: dict, state: str, run_id: str | None) -> None:
+        """Record a recording's probe, its 16 kHz copy and its speech spans (no transcript yet)."""
+        with self.tx() as db:
+            db.execute(
+                """INSERT INTO av(file_path, refcode, part, offset_ms, file_sha256, media, duration, speech_seconds,
+                                  spans, audio_copy, audio_copy_sha256, audio_copy_sm3, state, engine, segments,
+                                  error, updated_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,NULL,?)
+                   ON CONFLICT(file_path) DO UPDATE SET refcode=excluded.refcode, part=excluded.part,
+                     offset_ms=excluded.offset_ms, file_sha256=excluded.file_sha256, media=excluded.media,
+                     duration=excluded.duration, speech_seconds=excluded.speech_seconds, spans=excluded.spans,
+                     audio_copy=excluded.audio_copy, audio_copy_sha256=excluded.audio_copy_sha256,
+                     audio_copy_sm3=excluded.audio_copy_sm3,
+                     state=CASE WHEN av.state='transcribed' AND av.file_sha256=excluded.file_sha256
+                                THEN av.state ELSE excluded.state END,
+                     error=NULL, updated_at=excluded.updated_at""",
+                (str(ref.path), ref.refcode, ref.part, ref.offset_ms, ref.file_sha256,
+                 json.dumps(facts["media"], ensure_ascii=False), facts["duration"], facts["speech_seconds"],
+                 json.dumps(facts["spans"]), facts.get("audio_copy"), facts.get("audio_copy_sha256"),
+                 facts.get("audio_copy_sm3"), state, now()),
+            )
+            if facts.get("audio_copy"):
+                self._event(db, run_id, "derivative creation", ref.refcode, ref.relpath, "success",
+                            {"derivative": facts["audio_copy"], "sha256": facts["audio_copy_sha256"],
+                             "sm3": facts["audio_copy_sm3"], "tool": facts.get("tool"),
+                             "parameters": {"sample_rate": 16000, "channels": 1, "format": "pcm_s16le"}})
+            self._event(db, run_id, "speech detection", ref.refcode, ref.relpath, "success",
+                        {"duration": facts["duration"], "speech_seconds": facts["speech_seconds"], "state": state})
+            db.execute("DELETE FROM failures WHERE batch=? AND path=? AND stage='speech'", (ref.batch, ref.relpath))
+
+    def save_transcript(self, ref, transcript, run_id: str | None) -> None:
+        """Replace a recording's segments and their index entries, all in one transaction."""
+        with self.tx() as db:
+            for row in db.execute("SELECT key FROM segments WHERE file_path=?", (str(ref.path),)).fetchall():
+                self._unindex(db, row["key"])
+            db.execute("DELETE FROM segments WHERE file_path=?", (str(ref.path),))
+            for seg in transcript.segments:
+                start_ms = ref.offset_ms + seg.start_ms
+                key = f"segment:{ref.refcode}:{start_ms}"
+                db.execute(
+                    """INSERT INTO segments(refcode, start_ms, end_ms, file_path, file_start_ms, text, text_original,
+                                            confidence, key) VALUES (?,?,?,?,?,?,?,?,?)""",
+                    (ref.refcode, start_ms, ref.offset_ms + seg.end_ms, str(ref.path), seg.start_ms, seg.text,
+                     seg.text_original, seg.confidence, key),
+                )
+                self._index(db, key, "segment", ref.refcode, None, seg.text)
+            db.execute("UPDATE av SET state='transcribed', engine=?, segments=?, error=NULL, updated_at=? WHERE file_path=?",
+                       (transcript.engine, len(transcript.segments), now(), str(ref.path)))
+            db.execute("DELETE FROM failures WHERE batch=? AND path=? AND stage='speech'", (ref.batch, ref.relpath))
+            self._event(db, run_id, "transcription", ref.refcode, ref.relpath, "success",
+                        {"engine": transcript.engine, "segments": len(transcript.segments), "dropped": transcript.dropped})
+
+    def mark_av_failed(self, ref, reason: str) -> None:
+        with self.tx() as db:
+            db.execute(
+                """INSERT INTO av(file_path, refcode, part, offset_ms, file_sha256, state, error, updated_at)
+                   VALUES (?,?,?,?,?,'failed',?,?)
+                   ON CONFLICT(file_path) DO UPDATE SET state='failed', error=excluded.error,
+                     file_sha256=excluded.file_sha256, updated_at=excluded.updated_at""",
+                (str(ref.path), ref.refcode, ref.part, ref.offset_ms, ref.file_sha256, reason, now()),
+            )
+
+    def av_progress(self, until: str = "9999") -> list[sqlite3.Row]:
+        """Per 全宗, as recorded by ``until``: seconds of audio/video digitised, of detected speech, of
+        recordings transcribed, and of speech awaiting a speech model."""
+        return self.db.execute(
+            """SELECT i.fonds,
+                      count(DISTINCT a.refcode) AS av_items,
+                      coalesce(sum(a.duration), 0) AS av_seconds,
+                      coalesce(sum(a.speech_seconds), 0) AS speech_seconds,
+                      coalesce(sum(CASE WHEN a.state = 'transcribed' THEN a.duration END), 0) AS transcribed_seconds,
+                      coalesce(sum(CASE WHEN a.state = 'awaiting-transcription' THEN a.speech_seconds END), 0) AS waiting_seconds,
+                      sum(a.state = 'failed') AS av_failed
+               FROM av a JOIN items i ON i.refcode = a.refcode WHERE a.updated_at <= ?
+               GROUP BY i.fonds ORDER BY i.fonds""",
+            (until,),
+        ).fetchall()
+
     # -- index -----------------------------------------------------------------------------
     def _index(self, db: sqlite3.Connection, key: str, kind: str, refcode: str, page_no: int | None, body: str) -> None:
         old = db.execute("SELECT id, body FROM docs WHERE key=?", (key,)).fetchone()
@@ -452,9 +579,16 @@ class SQLiteStore:
             ).lastrowid
         db.execute("INSERT INTO docs_fts(rowid, terms) VALUES (?, ?)", (doc_id, terms(body)))
 
+    def _unindex(self, db: sqlite3.Connection, key: str) -> None:
+        old = db.execute("SELECT id, body FROM docs WHERE key=?", (key,)).fetchone()
+        if old:
+            db.execute("INSERT INTO docs_fts(docs_fts, rowid, terms) VALUES ('delete', ?, ?)", (old["id"], terms(old["body"])))
+            db.execute("DELETE FROM docs WHERE id=?", (old["id"],))
+
     def search(self, query: str, statuses: list[str], role: str, limit: int = 20, offset: int = 0,
                snippet_chars: int = 24) -> tuple[int, list[Hit]]:
-        """Pages whose text contains every word of ``query``, among items with an allowed open status."""
+        """Pages and recording segments whose text contains every word of ``query``, among items with an
+        allowed open status."""
         expr = match_expression(query)
         hits: list[Hit] = []
         total = 0
@@ -464,15 +598,20 @@ class SQLiteStore:
                        JOIN items i ON i.refcode = d.refcode
                        WHERE docs_fts MATCH ? AND i.open_status IN ({marks})"""
             total = self.db.execute(f"SELECT count(*) {base}", (expr, *statuses)).fetchone()[0]
+            joins = ("LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no "
+                     "LEFT JOIN segments s ON s.key = d.key WHERE")
             rows = self.db.execute(
-                f"""SELECT d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.open_status, p.image_path,
-                           bm25(docs_fts) AS score {base.replace('WHERE', 'LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no WHERE')}
-                    ORDER BY score, d.refcode, d.page_no LIMIT ? OFFSET ?""",
+                f"""SELECT d.refcode, d.page_no, d.body, d.kind, i.title, i.fonds, i.year, i.open_status, p.image_path,
+                           s.file_path, s.file_start_ms, s.start_ms, s.end_ms,
+                           bm25(docs_fts) AS score {base.replace('WHERE', joins)}
+                    ORDER BY score, d.refcode, d.page_no, s.start_ms LIMIT ? OFFSET ?""",
                 (expr, *statuses, limit, offset),
             ).fetchall()
             hits = [
                 Hit(r["refcode"], r["page_no"], r["title"] or "", r["fonds"], r["year"], r["open_status"],
-                    snippet(r["body"], query, snippet_chars), r["image_path"], -r["score"])
+                    snippet(r["body"], query, snippet_chars), r["image_path"], -r["score"], r["kind"],
+                    *((r["file_start_ms"] / 1000, (r["file_start_ms"] + r["end_ms"] - r["start_ms"]) / 1000,
+                       r["file_path"]) if r["kind"] == "segment" and r["file_path"] else (None, None, None)))
                 for r in rows
             ]
         with self.tx() as db:
@@ -509,7 +648,7 @@ class SQLiteStore:
         digitised and pages whose text is recognised and indexed."""
         return self.db.execute(
             """SELECT i.refcode, i.fonds, i.year, i.open_status, i.catalogue_pages, i.catalogue_row,
-                      (SELECT min(f.ingested_at) FROM files f WHERE f.refcode = i.refcode AND f.media != 'av'
+                      (SELECT min(f.ingested_at) FROM files f WHERE f.refcode = i.refcode
                           AND f.ingested_at <= :until) AS first_scan,
                       (SELECT count(*) FROM pages p JOIN files f ON f.path = p.file_path
                           WHERE p.refcode = i.refcode AND f.ingested_at <= :until) AS pages,
@@ -526,14 +665,15 @@ class SQLiteStore:
             """SELECT substr(first, 1, 10) AS day, fonds, count(*) AS items, sum(pages) AS pages FROM (
                    SELECT f.refcode, i.fonds, min(f.ingested_at) AS first, sum(f.pages) AS pages
                    FROM files f JOIN items i ON i.refcode = f.refcode
-                   WHERE f.media != 'av' AND f.ingested_at <= ? GROUP BY f.refcode)
+                   WHERE f.ingested_at <= ? GROUP BY f.refcode)
                GROUP BY day, fonds ORDER BY day, fonds""",
             (until,),
         ).fetchall()
 
     # -- reporting -------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        tables = ("items", "files", "pages", "lines", "docs", "failures", "runs", "events", "qc_findings", "derivatives")
+        tables = ("items", "files", "pages", "lines", "docs", "failures", "runs", "events", "qc_findings", "derivatives",
+                  "av", "segments")
         out = {t: self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
         out["docs_fts"] = self.db.execute("SELECT count(*) FROM docs_fts").fetchone()[0]
         return out
@@ -542,18 +682,6 @@ class SQLiteStore:
         if batch is None:
             return self.db.execute("SELECT * FROM failures ORDER BY batch, path, page_no").fetchall()
         return self.db.execute("SELECT * FROM failures WHERE batch=? ORDER BY path, page_no", (batch,)).fetchall()
-
-    def fonds_progress(self) -> list[sqlite3.Row]:
-        """Per 全宗: catalogued items, items with pages, pages, pages whose text is indexed."""
-        return self.db.execute(
-            """SELECT i.fonds,
-                      count(*) AS items,
-                      sum(EXISTS (SELECT 1 FROM pages p WHERE p.refcode = i.refcode)) AS items_digitised,
-                      coalesce(sum((SELECT count(*) FROM pages p WHERE p.refcode = i.refcode)), 0) AS pages,
-                      coalesce(sum((SELECT count(*) FROM pages p JOIN docs d ON d.key = 'page:' || p.refcode || ':' || p.page_no
-                                    WHERE p.refcode = i.refcode AND p.ocr_state = 'done')), 0) AS pages_recognised
-               FROM items i GROUP BY i.fonds ORDER BY i.fonds"""
-        ).fetchall()
 
     def _event(self, db: sqlite3.Connection, run_id: str | None, type_: str, refcode: str | None, path: str | None,
                outcome: str, detail: dict) -> None:
