@@ -202,43 +202,45 @@ def qc_verdict(ctx: click.Context, sheet: Path, gate: float | None) -> None:
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.option("--role", default=None, help="Access role (from the profile's search.roles).")
+@click.option("--fonds", multiple=True, help="Only this 全宗 (repeatable).")
+@click.option("--year-from", type=int, default=None)
+@click.option("--year-to", type=int, default=None)
+@click.option("--retention", multiple=True, help="Only this 保管期限 (repeatable).")
+@click.option("--kind", type=click.Choice(["page", "segment"]), multiple=True, help="Pages or recording segments.")
+@click.option("--status", "open_status", multiple=True, help="Only this 开放状态 (within what the role may see).")
+@click.option("--batch", default=None, help="Only items ingested from this batch folder.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(0))
 @click.pass_context
-def search(ctx: click.Context, query: str, as_json: bool, role: str | None, limit: int, offset: int) -> None:
-    """Find pages whose text contains QUERY (every space-separated word)."""
+def search(ctx: click.Context, query: str, as_json: bool, role: str | None, fonds, year_from, year_to, retention,
+           kind, open_status, batch, limit: int, offset: int) -> None:
+    """Find pages and recording segments: words (AND), OR, -word, "phrase"."""
+    from pipeline.index.query import Filters, QueryError
+    from pipeline.search import SearchRequest, UnknownRole
+    from pipeline.search import search as run_search
     from pipeline.store import open_store
 
     s = _settings(ctx)
-    role = role or s.search.cli_role
-    if role not in s.search.roles:
-        raise click.BadParameter(f"unknown role {role!r}; roles: {', '.join(s.search.roles)}", param_hint="--role")
-    if not query.strip():
-        raise click.BadParameter("the query is empty", param_hint="QUERY")
-    if len(query) > s.search.max_query_chars:
-        raise click.BadParameter(f"the query is longer than {s.search.max_query_chars} characters", param_hint="QUERY")
-    with open_store(s.db_url) as store:
-        total, hits = store.search(query, s.search.roles[role], role, limit, offset, s.search.snippet_chars)
+    filters = Filters(tuple(fonds), year_from, year_to, tuple(retention), tuple(kind), tuple(open_status),
+                      str(Path(batch).resolve()) if batch else None)
+    req = SearchRequest(query, role or s.search.cli_role, filters, limit, offset)
+    try:
+        with open_store(s.db_url) as store:
+            res = run_search(store, s, req)
+    except UnknownRole as exc:
+        raise click.BadParameter(str(exc), param_hint="--role") from None
+    except QueryError as exc:
+        raise click.BadParameter(str(exc), param_hint="QUERY") from None
     if as_json:
-        _dump({"query": query, "role": role, "total": total, "offset": offset, "hits": [
-            {"refcode": h.refcode, "kind": h.kind, "page": h.page_no, "title": h.title, "fonds": h.fonds,
-             "year": h.year, "open_status": h.open_status, "snippet": h.snippet, "image": h.image_path,
-             "score": round(h.score, 4)}
-            | ({"start": h.start, "end": h.end, "recording": h.file_path} if h.kind == "segment" else {})
-            for h in hits]})
+        _dump(res.as_dict())
         return
-    click.echo(f"{total} pages or recording segments match «{query}»")
-    for h in hits:
-        if h.kind == "segment":
-            from pipeline.speech.writers import timestamp
-
-            click.echo(f"{h.refcode}  {timestamp(h.start or 0)}–{timestamp(h.end or 0)}  {h.title}  [{h.open_status}]")
-            click.echo(f"    {h.snippet}")
-            click.echo(f"    {h.file_path}#t={h.start:.1f}")
-            continue
-        click.echo(f"{h.refcode}  第{h.page_no}页  {h.title}  [{h.open_status}]")
+    click.echo(f"{res.total} matches for «{query}»")
+    for h in res.hits:
+        where = f"第{h.page}页" if h.kind == "page" else f"录音{h.recording} {h.start:.1f}s–{h.end:.1f}s"
+        click.echo(f"{h.refcode}  {where}  {h.title}  [{h.open_status}]")
         click.echo(f"    {h.snippet}")
-        click.echo(f"    {h.image_path}")
+        if h.image_path:
+            click.echo(f"    {h.image_path}")
 
 
 @cli.command()
@@ -363,6 +365,31 @@ def transcribe(ctx: click.Context, files: tuple[Path, ...], model: str | None, e
                    f"{len(transcript.segments)} segments -> {', '.join(str(p) for p in written)}")
     if failed:
         sys.exit(ExitCode.input_file)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default: the profile's web.host, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: the profile's web.port).")
+@click.option("--new-token", "new_token", metavar="ROLE", default=None,
+              help="Print a new bearer token for ROLE and the profile line that enables it, then exit.")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, new_token: str | None) -> None:
+    """Serve the search page and the HTTP API (OpenAPI at /openapi.json, endpoints at /api)."""
+    s = _settings(ctx)
+    if new_token:
+        import hashlib
+        import secrets
+
+        if new_token not in s.search.roles:
+            raise click.BadParameter(f"unknown role {new_token!r}; roles: {', '.join(s.search.roles)}")
+        token = secrets.token_urlsafe(24)
+        click.echo(f"token: {token}\nadd to the profile under web.tokens:\n  {hashlib.sha256(token.encode()).hexdigest()}: {new_token}")
+        return
+    import uvicorn
+
+    from pipeline.web.app import create_app
+
+    uvicorn.run(create_app(s), host=host or s.web.host, port=port or s.web.port, log_level="info")
 
 
 @cli.group()

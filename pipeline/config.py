@@ -104,6 +104,15 @@ class SearchSettings(Strict):
     max_query_chars: int = Field(256, ge=1, le=10_000)
 
 
+class WebSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=1, le=65535)
+    # Bearer tokens, stored as the SHA-256 hex of the token, each granting a role from
+    # search.roles. `dangan serve --new-token ROLE` prints a token and the line to add here.
+    tokens: dict[str, str] = {}
+    default_role: str = "public"  # a request without a token
+
+
 class ProgressSettings(Strict):
     plan: str = "tianjin-2021-2025"
     # The institution a 全宗 belongs to when no holdings file names one.
@@ -173,6 +182,7 @@ class Settings(Strict):
     limits: LimitSettings = LimitSettings()
     qc: QcSettings = QcSettings()
     search: SearchSettings = SearchSettings()
+    web: WebSettings = WebSettings()
     progress: ProgressSettings = ProgressSettings()
     speech: SpeechSettings = SpeechSettings()
 

@@ -3,6 +3,7 @@
 import pytest
 
 from pipeline.digitise import PDF_TEXT_SIGNATURE, ingest_batch, recognise_pages
+from pipeline.index.query import Filters, parse
 from pipeline.ingest.examine import examine_file
 from pipeline.store import open_store
 
@@ -49,7 +50,7 @@ def test_born_digital_page_is_indexed_without_ocr(tmp_path, settings, engine):
         assert [f["rule"] for f in store.findings(ing.batch)] == []  # no dpi check on born-digital pages
         result = recognise_pages(ing.pages, settings, store, counting, ing.batch)
         page = store.db.execute("SELECT text, engine, text_source FROM pages").fetchone()
-        hits = store.search("digitisation", ["开放", "控制", "未审核"], "staff")[0]
+        hits = store.search(parse("digitisation"), ["开放", "控制", "未审核"], Filters())["total"]
     assert counting.calls == 0 and result.done == 1
     assert tuple(page) == ("Archive digitisation report 2023", PDF_TEXT_SIGNATURE, "pdf-text")
     assert hits == 1

@@ -24,7 +24,7 @@ def test_search_any_length_returns_the_page(sample_run, query):
     out = json.loads(res.output)
     assert out["total"] >= 1
     for hit in out["hits"]:
-        assert "【" in hit["snippet"] and os.path.isfile(hit["image"])
+        assert "【" in hit["snippet"] and os.path.isfile(hit["image_path"]) and len(hit["box"]) == 4
     pages = {(h["refcode"], h["page"]) for h in out["hits"]}
     if query == "开放审核制度":
         assert pages == {("J001-WS·2021-Y-BGS-0002", 1)}

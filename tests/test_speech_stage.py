@@ -10,6 +10,7 @@ from pipeline.config import load_settings
 from pipeline.digitise import ingest_batch
 from pipeline.plans import find_plan
 from pipeline.progress import progress_report, render_text
+from pipeline.search import SearchRequest, search
 from pipeline.speech.engines import create_engine
 from pipeline.speech.models import resolve_model
 from pipeline.speech.stage import AWAITING, TRANSCRIBED, pending_av, process_recordings
@@ -81,12 +82,13 @@ def test_with_a_model_segments_are_stored_indexed_and_searchable(tmp_path, av_ba
         # A search hit on a segment links to the second in the recording.
         target = next(r for r in segs if len(r["text"].replace(" ", "")) >= 2 and r["refcode"].startswith("J001-LY"))
         word = target["text"].replace(" ", "")[:2]
-        total, hits = store.search(word, ["开放", "控制", "未审核"], "staff")
-        hit = next(h for h in hits if h.kind == "segment" and h.start == target["start_ms"] / 1000)
-        assert hit.file_path.endswith("J001-LY-2021-Y-BGS-0001.wav") and hit.end == target["end_ms"] / 1000
+        res = search(store, s, SearchRequest(word, "staff", limit=100))
+        hit = next(h for h in res.hits if h.kind == "segment" and h.start == target["start_ms"] / 1000)
+        assert hit.refcode == "J001-LY·2021-Y-BGS-0001" and hit.recording == 1
+        assert hit.end == target["end_ms"] / 1000
         # The video is 未审核: public search never sees its segments.
-        _, public = store.search(word, ["开放"], "public")
-        assert all(h.refcode == "J001-LY·2021-Y-BGS-0001" for h in public)
+        public = search(store, s, SearchRequest(word, "public", limit=100))
+        assert all(h.refcode == "J001-LY·2021-Y-BGS-0001" for h in public.hits)
         # Re-running with the same engine skips both; no rows change.
         before = store.counts()
         again = process_recordings(ing.recordings, s, store, engine)

@@ -51,6 +51,21 @@ class Query:
             any(w in compact_text for w in c.words) for c in self.negative)
 
 
+@dataclass(frozen=True)
+class Filters:
+    """Narrowing a search; every field empty means no narrowing."""
+
+    fonds: tuple[str, ...] = ()
+    year_from: int | None = None
+    year_to: int | None = None
+    retention: tuple[str, ...] = ()
+    kind: tuple[str, ...] = ()  # page | segment
+    open_status: tuple[str, ...] = ()  # intersected with what the role may see
+    batch: str | None = None
+
+
+FACETS = ("fonds", "year", "retention", "kind", "open_status")
+
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 
 

@@ -11,11 +11,11 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.index.text import match_expression, snippet, terms
+from pipeline.index.query import FACETS, fts5_expression
+from pipeline.index.text import terms
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -219,23 +219,6 @@ MIGRATIONS = {
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class Hit:
-    refcode: str
-    page_no: int
-    title: str
-    fonds: str
-    year: int | None
-    open_status: str
-    snippet: str
-    image_path: str | None
-    score: float
-    kind: str = "page"  # or "segment": a stretch of a recording
-    start: float | None = None  # segment hits: seconds into the recording (file_path)
-    end: float | None = None
-    file_path: str | None = None
 
 
 class SQLiteStore:
@@ -585,38 +568,63 @@ class SQLiteStore:
             db.execute("INSERT INTO docs_fts(docs_fts, rowid, terms) VALUES ('delete', ?, ?)", (old["id"], terms(old["body"])))
             db.execute("DELETE FROM docs WHERE id=?", (old["id"],))
 
-    def search(self, query: str, statuses: list[str], role: str, limit: int = 20, offset: int = 0,
-               snippet_chars: int = 24) -> tuple[int, list[Hit]]:
-        """Pages and recording segments whose text contains every word of ``query``, among items with an
-        allowed open status."""
-        expr = match_expression(query)
-        hits: list[Hit] = []
-        total = 0
-        if expr and statuses:
-            marks = ",".join("?" * len(statuses))
-            base = f"""FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid
-                       JOIN items i ON i.refcode = d.refcode
-                       WHERE docs_fts MATCH ? AND i.open_status IN ({marks})"""
-            total = self.db.execute(f"SELECT count(*) {base}", (expr, *statuses)).fetchone()[0]
-            joins = ("LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no "
-                     "LEFT JOIN segments s ON s.key = d.key WHERE")
-            rows = self.db.execute(
-                f"""SELECT d.refcode, d.page_no, d.body, d.kind, i.title, i.fonds, i.year, i.open_status, p.image_path,
-                           s.file_path, s.file_start_ms, s.start_ms, s.end_ms,
-                           bm25(docs_fts) AS score {base.replace('WHERE', joins)}
-                    ORDER BY score, d.refcode, d.page_no, s.start_ms LIMIT ? OFFSET ?""",
-                (expr, *statuses, limit, offset),
-            ).fetchall()
-            hits = [
-                Hit(r["refcode"], r["page_no"], r["title"] or "", r["fonds"], r["year"], r["open_status"],
-                    snippet(r["body"], query, snippet_chars), r["image_path"], -r["score"], r["kind"],
-                    *((r["file_start_ms"] / 1000, (r["file_start_ms"] + r["end_ms"] - r["start_ms"]) / 1000,
-                       r["file_path"]) if r["kind"] == "segment" and r["file_path"] else (None, None, None)))
-                for r in rows
-            ]
+    def search(self, query, statuses: list[str], filters, limit: int = 20, offset: int = 0) -> dict:
+        """Docs (pages, recording segments) matching a parsed query among items whose open status is in
+        ``statuses``: the total, one page of rows (best first) and facet counts over all matches."""
+        if not statuses:  # default deny: a role that may see nothing sees nothing, not everything
+            return {"total": 0, "rows": [], "facets": {f: {} for f in FACETS}}
+        where = ["docs_fts MATCH ?", f"i.open_status IN ({','.join('?' * len(statuses))})"]
+        args: list = [fts5_expression(query), *statuses]
+        for column, values in (("i.fonds", filters.fonds), ("i.retention", filters.retention), ("d.kind", filters.kind)):
+            if values:
+                where.append(f"{column} IN ({','.join('?' * len(values))})")
+                args += list(values)
+        if filters.year_from is not None:
+            where.append("i.year >= ?")
+            args.append(filters.year_from)
+        if filters.year_to is not None:
+            where.append("i.year <= ?")
+            args.append(filters.year_to)
+        if filters.batch:
+            where.append("EXISTS (SELECT 1 FROM files f WHERE f.refcode = d.refcode AND f.batch = ?)")
+            args.append(filters.batch)
+        base = ("FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid JOIN items i ON i.refcode = d.refcode "
+                "WHERE " + " AND ".join(where))
+        total = self.db.execute(f"SELECT count(*) {base}", args).fetchone()[0]
+        facets = {}
+        for name, column in zip(FACETS, ("i.fonds", "i.year", "i.retention", "d.kind", "i.open_status"), strict=True):
+            facets[name] = {str(v): n for v, n in self.db.execute(
+                f"SELECT {column}, count(*) {base} GROUP BY 1 ORDER BY 2 DESC, 1", args) if v is not None}
+        rows = self.db.execute(
+            f"""SELECT d.key, d.kind, d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.retention,
+                       i.open_status, p.image_path, s.file_path, s.file_start_ms, s.start_ms, s.end_ms, a.part,
+                       bm25(docs_fts) AS score
+                {base.replace('WHERE', 'LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no '
+                                       'LEFT JOIN segments s ON s.key = d.key '
+                                       'LEFT JOIN av a ON a.file_path = s.file_path WHERE', 1)}
+                ORDER BY score, d.refcode, d.page_no, s.start_ms LIMIT ? OFFSET ?""",
+            [*args, limit, offset],
+        ).fetchall()
+        return {"total": total, "rows": [dict(r) for r in rows], "facets": facets}
+
+    def log_query(self, role: str, query: str, hits: int) -> None:
         with self.tx() as db:
-            db.execute("INSERT INTO query_log(at, role, query, hits) VALUES (?,?,?,?)", (now(), role, query, total))
-        return total, hits
+            db.execute("INSERT INTO query_log(at, role, query, hits) VALUES (?,?,?,?)", (now(), role, query[:1000], hits))
+
+    def item(self, refcode: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM items WHERE refcode=?", (refcode,)).fetchone()
+
+    def page(self, refcode: str, page_no: int) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM pages WHERE refcode=? AND page_no=?", (refcode, page_no)).fetchone()
+
+    def page_lines(self, refcode: str, page_no: int) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM lines WHERE refcode=? AND page_no=? ORDER BY idx", (refcode, page_no)).fetchall()
+
+    def recordings(self, refcode: str) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM av WHERE refcode=? ORDER BY part", (refcode,)).fetchall()
+
+    def segments(self, refcode: str) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM segments WHERE refcode=? ORDER BY start_ms", (refcode,)).fetchall()
 
     # -- holdings and progress ---------------------------------------------------------------
     def import_holdings(self, rows: list, source: str) -> int:

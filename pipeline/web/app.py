@@ -7,7 +7,6 @@ request without a token is ``public``. Unknown items and items the role may not 
 404, so a refusal does not reveal that an item exists.
 """
 
-from __future__ import annotations
 
 import hashlib
 import mimetypes
@@ -79,6 +78,14 @@ def create_app(settings: Settings) -> FastAPI:
             found = page_detail(store, settings, role, refcode, page_no)
         if found is None:
             raise HTTPException(404, "no such item or page")
+        return found
+
+    @app.get("/api/items/{refcode}", summary="An item, its recordings and their transcript")
+    def api_item(role: Role, refcode: str) -> dict:
+        found = _visible(role, refcode)
+        for r in found["recordings"]:
+            r.pop("audio_copy")
+            r["audio_url"] = f"/api/items/{refcode}/recordings/{r['part']}/audio"
         return found
 
     @app.get("/api/items/{refcode}/pages/{page_no}", summary="A page's lines with their boxes")
