@@ -115,6 +115,8 @@ demo() {
 
 run_tests() {
   setup
+  # chromium: the browser tests of the search page (headless, Debian's build).
+  need_debs chromium
   exec "$VENV/bin/python" -m pytest -ra "$@"
 }
 

@@ -57,8 +57,12 @@ def test_hits_filters_facets_and_links(client):
     assert client.get("/api/search", params={"q": "档案", "year_to": 2020}, headers=STAFF).json()["total"] == 0
     page = client.get(hit["page_url"], headers=STAFF).json()
     assert page["lines"] and any(ln["box"] == hit["box"] for ln in page["lines"])
-    img = client.get(hit["image_url"], headers=STAFF)
+    # <img> cannot send a token: the link itself is signed for this path and role, for an hour.
+    img = client.get(hit["image_url"])
     assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg" and img.content[:3] == b"\xff\xd8\xff"
+    assert client.get(hit["image_url"].replace("sig=", "sig=0")).status_code == 403
+    other = hit["image_url"].replace("/pages/1/", "/pages/2/")  # a signature is for one path only
+    assert client.get(other).status_code == 403
 
 
 @pytest.mark.slow

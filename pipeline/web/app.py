@@ -5,11 +5,17 @@ same access check, so restricted text never leaves the store for a user who may 
 Roles come from bearer tokens in the profile (``web.tokens``: SHA-256 of the token → role); a
 request without a token is ``public``. Unknown items and items the role may not see both answer
 404, so a refusal does not reveal that an item exists.
+
+Images and audio are loaded by the browser's <img> and <audio>, which cannot send a bearer
+token, so the API hands out media links signed for one path, one role and one hour.
 """
 
 
 import hashlib
+import hmac
 import mimetypes
+import secrets
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -29,8 +35,22 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="dangan 档案全文检索", version="1", docs_url=None, redoc_url=None,
                   description="Full-text search of digitised archives: pages and recording segments.")
     tokens = settings.web.tokens
+    secret = secrets.token_bytes(32)  # per process: signed links die with the server
+
+    def _sig(path: str, role: str, exp: int) -> str:
+        return hmac.new(secret, f"{path}\n{role}\n{exp}".encode(), hashlib.sha256).hexdigest()
+
+    def signed(path: str, role: str) -> str:
+        exp = int(time.time()) + 3600
+        return f"{path}?role={role}&exp={exp}&sig={_sig(path, role, exp)}"
 
     def role_of(request: Request) -> str:
+        sig = request.query_params.get("sig")
+        if sig is not None:
+            role, exp = request.query_params.get("role", ""), request.query_params.get("exp", "0")
+            if not exp.isdigit() or int(exp) < time.time() or not hmac.compare_digest(sig, _sig(request.url.path, role, int(exp))):
+                raise HTTPException(403, "the link has expired or is not valid")
+            return role
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             digest = hashlib.sha256(auth[7:].strip().encode()).hexdigest()
@@ -69,9 +89,14 @@ def create_app(settings: Settings) -> FastAPI:
                                              tuple(open_status), batch), limit, offset)
         try:
             with open_store(settings.db_url) as store:
-                return search(store, settings, req).as_dict(api=True)
+                out = search(store, settings, req).as_dict(api=True)
         except QueryError as exc:
             raise HTTPException(400, str(exc)) from None
+        for hit in out["hits"]:
+            for key in ("image_url", "audio_url"):
+                if key in hit:
+                    hit[key] = signed(hit[key], role)
+        return out
 
     def _visible(role: str, refcode: str, page_no: int | None = None) -> dict:
         with open_store(settings.db_url) as store:
@@ -85,7 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
         found = _visible(role, refcode)
         for r in found["recordings"]:
             r.pop("audio_copy")
-            r["audio_url"] = f"/api/items/{refcode}/recordings/{r['part']}/audio"
+            r["audio_url"] = signed(f"/api/items/{refcode}/recordings/{r['part']}/audio", role)
         return found
 
     @app.get("/api/items/{refcode}/pages/{page_no}", summary="A page's lines with their boxes")
