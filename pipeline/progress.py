@@ -300,7 +300,7 @@ def _status(goal: Goal, plan: Plan, inst: Tally, c: dict, cats, daily, as_of: da
     if status.remaining is not None and per_day_field:
         recent = _recent(daily, as_of, per_day_field)
         status.recent_per_day = round(recent, 2)
-        status.needed_per_day = round(status.remaining / days_left, 2) if days_left > 0 else None
+        status.needed_per_day = round(status.remaining / days_left, 3) if days_left > 0 else None
         if status.remaining == 0:
             status.projected = as_of
         elif recent > 0 and status.remaining / recent < 36500:

@@ -87,7 +87,7 @@ def render_html(report: ProgressReport, png: bytes | None = None) -> str:
     goal_rows = [[g.institution, metric_label(g.goal),
                   _value(g, g.actual), "—" if g.goal.target is None else _value(g, g.goal.target),
                   {True: "已达到", False: "未达到", None: "—"}[g.met], g.deadline,
-                  "—" if g.needed_per_day is None else f"{g.needed_per_day:,.1f}/天",
+                  "—" if g.needed_per_day is None else f"{g.needed_per_day:,.2f}/天",
                   g.projected or "—", g.goal.quote] for g in report.goals]
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>规划进度 — {html.escape(p.title)}</title>

@@ -208,3 +208,26 @@ def test_holdings_file_errors(tmp_path):
     p.write_text("机构,机构类别,全宗号,应数字化件数,统计日期\n甲,市档案馆,F1,十,2024-01-01\n", encoding="utf-8")
     with pytest.raises(CatalogueError, match="row 2"):
         read_holdings(p)
+
+
+@pytest.mark.slow
+def test_html_report_renders_in_a_browser(store):
+    """The HTML report (with its chart) as a person sees it; the screenshot is kept for review."""
+    from pipeline.progress_report import write_progress
+
+    from .cdp import run_in_browser
+    from .test_web_page import ARTIFACTS
+
+    plan = find_plan(load_settings().plans_dir, "neimenggu-2021-2025")
+    report = progress_report(store, plan, load_settings(), as_of=date(2024, 3, 31))
+    page_path = write_progress(report, ARTIFACTS / "progress")
+
+    async def script(page):
+        await page.goto(page_path.as_uri())
+        await page.wait_for("document.querySelector('img').complete")
+        size = await page.js("[document.querySelector('img').naturalWidth, document.querySelectorAll('tbody tr').length]")
+        await page.screenshot(ARTIFACTS / "progress-report.png")
+        return size
+
+    width, rows = run_in_browser(script)
+    assert width == 900 and rows == len(report.goals) + len(report.fonds) + 1
