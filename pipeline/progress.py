@@ -133,6 +133,8 @@ class ProgressReport:
     institutions: list[Tally]
     goals: list[GoalStatus]
     series: list[tuple[date, float]] = field(default_factory=list)  # 数字化率 over time (all institutions)
+    # Per 年度 of the records (from the catalogue: holdings files carry no years).
+    years: list[Tally] = field(default_factory=list)
 
     @property
     def total(self) -> Tally:
@@ -157,6 +159,7 @@ class ProgressReport:
             "total": self.total.as_dict(),
             "goals": [g.as_dict() for g in self.goals],
             "series": [{"date": d.isoformat(), "digitisation_rate": r} for d, r in self.series],
+            "years": [r.as_dict() for r in self.years],
         }
 
 
@@ -186,6 +189,7 @@ def progress_report(store: SQLiteStore, plan: Plan, settings: Settings, as_of: d
         return fonds[f]
 
     cats: dict[tuple[str, str], Tally] = {}
+    years: dict[str, Tally] = {}
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     pages_known: dict[str, bool] = defaultdict(lambda: True)
     for it in items:
@@ -200,6 +204,11 @@ def progress_report(store: SQLiteStore, plan: Plan, settings: Settings, as_of: d
             pages_known[it["fonds"]] = False
         else:
             t.pages_target = (t.pages_target or 0) + it["catalogue_pages"]
+        y = years.setdefault(str(it["year"] or "未知"), Tally(str(it["year"] or "未知"), "", "", pages_target=None))
+        y.items_target += 1
+        y.items_digitised += digitised
+        y.pages_digitised += it["pages"]
+        y.pages_recognised += it["recognised"]
         c = cats.setdefault((t.institution, _category(it["refcode"])), Tally(_category(it["refcode"]), t.institution, t.institution_class))
         c.items_target += 1
         c.items_digitised += digitised
@@ -241,7 +250,8 @@ def progress_report(store: SQLiteStore, plan: Plan, settings: Settings, as_of: d
             goals.append(_status(goal, plan, inst, c, cats, mine, as_of))
     series = _series(daily, institutions, holdings)
     return ProgressReport(plan, as_of, sorted(fonds.values(), key=lambda t: (t.institution, t.key)),
-                          sorted(institutions.values(), key=lambda t: t.key), goals, series)
+                          sorted(institutions.values(), key=lambda t: t.key), goals, series,
+                          sorted(years.values(), key=lambda t: t.key))
 
 
 def _level(refcode: str) -> str:

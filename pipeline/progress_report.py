@@ -101,6 +101,10 @@ th{{background:#f4f4f4}} h2{{font-size:1.15em;border-bottom:1px solid #ccc}}
 <img alt="数字化率随时间变化与目标" src="data:image/png;base64,{base64.b64encode(png).decode()}">
 <h2>目标完成情况</h2>
 {_table(["机构", "指标", "当前", "目标", "状态", "期限", "每天需完成", "预计达到", "规划原文"], goal_rows)}
+<h2>按年度（目录中的件）</h2>
+{_table(["年度", "件", "已数字化件", "已数字化页", "已识别页", "数字化率", "文字识别率"],
+        [[r.key, r.items_target, r.items_digitised, r.pages_digitised, r.pages_recognised, _pct(r.digitisation_rate),
+          _pct(r.recognition_rate)] for r in report.years])}
 <h2>按全宗</h2>
 {_table(["机构", "机构类别", "全宗", "应数字化件", "已数字化件", "已数字化页", "已识别页", "数字化率", "文字识别率"], fonds_rows)}
 </body></html>

@@ -111,6 +111,7 @@ def test_rates_per_institution_from_holdings(store):
     assert g.recent_per_day == pytest.approx(4 / 30, abs=0.01)
     assert g.projected == date(2024, 5, 8)  # 31 March + ceil(5 / (4/30)) = 38 days
     assert g.needed_per_day == pytest.approx(5 / (date(2025, 12, 31) - date(2024, 3, 31)).days, abs=0.01)
+    assert [(y.key, y.items_target, y.items_digitised) for y in r.years] == [("2023", 13, 6)]
     c = _goal(r, "呼和浩特市档案馆", "digitisation_rate")
     assert c.goal.target == 0.8 and c.actual == 0.6 and c.remaining == 1
 
@@ -230,4 +231,4 @@ def test_html_report_renders_in_a_browser(store):
         return size
 
     width, rows = run_in_browser(script)
-    assert width == 900 and rows == len(report.goals) + len(report.fonds) + 1
+    assert width == 900 and rows == len(report.goals) + len(report.years) + len(report.fonds) + 1
