@@ -72,4 +72,6 @@ class CatalogueError(InputFileError):
 
 
 class OcrFailed(DanganError):
+    """The engine failed on a page (crash, timeout): that page fails, the batch goes on."""
+
     kind = "ocr-failed"
