@@ -61,7 +61,7 @@ class OcrSettings(Strict):
     vertical_engine: str | None = None
     # A model set in the model cache (see pipeline.ocr.models) or a directory a user brings that
     # holds det.onnx, rec.onnx and dict.txt.
-    models: str = "ppocr-v4-mobile"
+    models: str = "ppocr-v5-mobile"
     # Detector input: PaddleOCR 2.x shrinks pages so the long side is at most this many pixels.
     # 1800 measured best on the 300-dpi samples (README, "OCR engine"); 960 loses lines.
     det_limit_type: Literal["max", "min"] = "max"

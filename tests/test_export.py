@@ -9,7 +9,7 @@ from pipeline.ocr.types import OcrLine, PageText
 def test_json_and_txt_writers(tmp_path):
     page = PageText((OcrLine("档案馆", 0.91, ((1, 2), (30, 2), (30, 12), (1, 12))),), 100, 50, "eng:1")
     paths = get_writer("all")(page, {"refcode": "J001-WS·2021-Y-BGS-0001", "page": 1}, tmp_path / "page-0001")
-    assert sorted(p.name for p in paths) == ["page-0001.json", "page-0001.txt"]
+    assert sorted(p.name for p in paths) == ["page-0001.alto.xml", "page-0001.hocr", "page-0001.json", "page-0001.txt"]
     doc = json.loads((tmp_path / "page-0001.json").read_text(encoding="utf-8"))
     assert doc["refcode"] == "J001-WS·2021-Y-BGS-0001" and doc["lines"][0]["bbox"] == [1, 2, 30, 12]
     assert doc["lines"][0]["confidence"] == 0.91 and doc["text"] == "档案馆"

@@ -51,7 +51,7 @@ def test_flow_shows_batched_tasks_and_reruns_skip(prefect_server, tmp_path, mode
                                       limit=100, sort=TaskRunSort.EXPECTED_START_TIME_ASC)
         names = sorted(t.name.rsplit("-", 1)[0] if not t.name.startswith("ocr-pages") else "ocr-pages" for t in tasks)
         # 6 pages at 8 pages per task: one OCR task, not one per page.
-        assert names == ["ingest", "ocr-pages", "plan-ocr", "progress"]
+        assert names == ["export-items", "ingest", "ocr-pages", "plan-ocr", "progress"]
         assert all(t.state.is_completed() for t in tasks)
         artifacts = client.read_artifacts(limit=100, sort=ArtifactSort.CREATED_DESC)
         assert any(a.key == "progress-tianjin-2021-2025" for a in artifacts)

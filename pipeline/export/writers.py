@@ -18,6 +18,7 @@ from pathlib import Path
 from pipeline.export.alto import render_alto
 from pipeline.export.hocr import render_hocr
 from pipeline.export.pdf import PdfPage, render_pdf
+from pipeline.index.text import simplified
 from pipeline.ocr.types import PageText
 
 
@@ -64,6 +65,7 @@ class WriteJSON(PageWriter):
             "vertical": page.vertical,
             "preprocess": page.meta.get("preprocess", []),
             "text": page.text,
+            **({"text_simplified": t} if (t := simplified(page.text)) != page.text else {}),
             "lines": [
                 {"index": i, "text": ln.text, "confidence": round(ln.confidence, 4),
                  "bbox": list(ln.bbox), "polygon": [list(p) for p in ln.box]}

@@ -17,14 +17,35 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 # A line break beside a CJK character is layout, not a word boundary: re-join without a space.
 _CJK_BREAK = re.compile(r"\s*\n\s*(?=[^\x00-\x7f])|(?<=[^\x00-\x7f])\s*\n\s*")
 
 
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def simplified(text: str) -> str:
+    """Traditional characters to simplified (OpenCC t2s, character by character so every
+    character keeps its position): the index and queries both go through it, so 檔案 and 档案
+    find each other. Text stored for display stays as printed."""
+    if text.isascii():
+        return text
+    conv = _t2s().convert
+    out = conv(text)
+    if len(out) == len(text):
+        return out
+    return "".join(c2 if len(c2 := conv(c)) == 1 else c for c in text)
+
+
 def normalise_char(c: str) -> str:
-    """NFKC (full-width to half-width, compatibility forms) and lower case."""
-    return unicodedata.normalize("NFKC", c).lower()
+    """NFKC (full-width to half-width, compatibility forms), traditional to simplified, lower case."""
+    return simplified(unicodedata.normalize("NFKC", c)).lower()
 
 
 @dataclass(frozen=True)
@@ -38,8 +59,8 @@ class Compact:
 def compact(text: str) -> Compact:
     chars: list[str] = []
     origin: list[int] = []
-    for i, c in enumerate(text):
-        for n in normalise_char(c):
+    for i, c in enumerate(simplified(text)):  # same length as text: origins stay right
+        for n in unicodedata.normalize("NFKC", c).lower():
             if n.isalnum():
                 chars.append(n)
                 origin.append(i)

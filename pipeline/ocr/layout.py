@@ -60,15 +60,15 @@ def reading_order(lines: list[OcrLine], vertical: bool = False) -> list[OcrLine]
     # Typical line thickness: gaps wider than this separate blocks, not lines.
     thick = sorted((ln.bbox[2] - ln.bbox[0]) if vertical else (ln.bbox[3] - ln.bbox[1]) for ln in lines)
     unit = max(1, thick[len(thick) // 2])
-    # A gutter that runs the whole height splits columns (read left to right); else a blank band
-    # across the page splits blocks (top to bottom), so a heading over two columns comes first.
+    # Classic XY-cut: a blank band across the page splits blocks (top to bottom), so a heading over
+    # two columns comes first; within a block a gutter splits columns (left to right).
+    y_cuts = _gaps([(ln.bbox[1], ln.bbox[3]) for ln in lines], (1.0 if vertical else 1.5) * unit)
+    if y_cuts:
+        return [ln for band in _split(lines, y_cuts, axis=1) for ln in reading_order(band, vertical)]
     if not vertical:
         x_cuts = _gaps([(ln.bbox[0], ln.bbox[2]) for ln in lines], 1.5 * unit)
         if x_cuts:
             return [ln for col in _split(lines, x_cuts, axis=0) for ln in reading_order(col, vertical)]
-    y_cuts = _gaps([(ln.bbox[1], ln.bbox[3]) for ln in lines], (1.0 if vertical else 1.5) * unit)
-    if y_cuts:
-        return [ln for band in _split(lines, y_cuts, axis=1) for ln in reading_order(band, vertical)]
     return _columns(lines) if vertical else _rows(lines)
 
 
