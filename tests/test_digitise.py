@@ -61,3 +61,30 @@ def test_bad_files_fail_alone_with_reasons(tmp_path, settings, engine):
     assert "truncated" in failures["J001-WS-2021-Y-BGS-0002.jpg"][1]
     assert failures["J001-WS-2021-Y-BGS-0005.tif"] == ("empty-file", "the file is empty (0 bytes): rescan or recopy it")
     assert len(failures) == 2
+
+
+@pytest.mark.slow
+def test_item_pdfs_and_review_flags(sample_run):
+    import subprocess
+
+    from pipeline.digitise import review_reason, write_item_pdfs
+
+    s = sample_run["settings"]
+    with open_store(s.db_url) as store:
+        refcodes = {r["refcode"] for r in store.db.execute("SELECT refcode FROM pages WHERE ocr_state='done'")}
+        paths = write_item_pdfs(refcodes, s, store)
+        assert len(paths) == len(refcodes) == 4
+        pdf = next(p for p in paths if "0003" in p.name)  # the two-page PDF item
+        text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True).stdout
+        stored = "".join(r["text"] for r in store.db.execute(
+            "SELECT text FROM pages WHERE refcode='J001-WS·2022-D30-BGS-0003' ORDER BY page_no"))
+        assert "".join(text.split()) == "".join(stored.split())
+        assert store.reviews() == []  # the sample pages read confidently
+    strict = s.model_copy(update={"ocr": s.ocr.model_copy(update={"review_below": 0.999})})
+    page = sample_run["ocr"]
+    assert page.review == []
+    from pipeline.ocr.types import OcrLine, PageText
+
+    low = PageText((OcrLine("档案", 0.5, ()),), 1, 1, "e")
+    assert "below 0.80" in review_reason(low, s) and review_reason(low, strict)
+    assert review_reason(PageText((), 1, 1, "e"), s) == "no text recognised"

@@ -81,7 +81,7 @@ def measure_skew(image: np.ndarray, max_angle: float = 10.0) -> tuple[float, flo
     fine_scores = [score(a) for a in fine]
     angle = float(fine[int(np.argmax(fine_scores))])
     strength = max(fine_scores) / (np.median(scores) or 1.0)
-    return -angle, strength
+    return angle, strength
 
 
 def rotate(image: np.ndarray, angle: float, fill: tuple[int, ...]) -> np.ndarray:

@@ -73,7 +73,7 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
         angle = float(angle)
         applied = abs(angle) >= cfg.deskew_min_angle
         if applied:
-            img = geometry.rotate(img, angle, paper)
+            img = geometry.rotate(img, -angle, paper)  # turn the skew back
         steps.append(Step("deskew", {"angle": round(angle, 2), "strength": round(float(strength), 2), "applied": applied},
                           time.perf_counter() - t))
 
