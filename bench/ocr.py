@@ -1,0 +1,185 @@
+"""CER and seconds per page by page kind: dangan vs the same engine raw vs Tesseract. Not a test.
+
+For each generated archive-like page (bench/pages.py: horizontal simplified, vertical traditional,
+skewed 2-5°, noisy, low-contrast, with a seal, two columns; A4 at 300 dpi by default) it runs,
+in one process and one run:
+
+  (a) dangan: the default engine with dangan's preprocessing, orientation and layout,
+  (b) the same engine with no preprocessing (the page as scanned, read as horizontal),
+  (c) Tesseract with OCRmyPDF's usual settings (``-l chi_sim``, automatic page segmentation
+      ``--psm 3``, no image cleaning, ``OMP_THREAD_LIMIT=1``; ``chi_tra_vert`` on the vertical
+      traditional pages), run directly (OCRmyPDF itself is not installed: see the README),
+
+and prints CER (whitespace removed) per kind, s/page, the ratios, and the peak RSS of this
+process. Throughput with one single-threaded engine per core (``--workers``) is measured on the
+same pages for dangan and Tesseract.
+
+    .venv/bin/python bench/ocr.py [--pages-per-kind 2] [--dpi 300] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.pages import KINDS, make_page  # noqa: E402
+
+
+def cer(hyp: str, ref: str) -> tuple[int, int]:
+    a, b = "".join(hyp.split()), "".join(ref.split())
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1], len(b)
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _settings(engine: str, preprocess: bool):
+    from pipeline.config import load_settings
+
+    s = load_settings()
+    return s.model_copy(update={"ocr": s.ocr.model_copy(update={"engine": engine}),
+                                "preprocess": s.preprocess.model_copy(update={"enabled": preprocess})})
+
+
+_REC = None
+
+
+def _init(engine: str, preprocess: bool) -> None:
+    global _REC
+    from pipeline.ocr.recognise import PageRecogniser
+
+    _REC = PageRecogniser(_settings(engine, preprocess))
+
+
+def _run(args: tuple[str, int, int]) -> tuple[str, float, float, str]:
+    kind, seed, dpi = args
+    page = make_page(kind, seed, dpi=dpi)
+    t = time.perf_counter()
+    text = _REC(page.image).page.text
+    return kind, time.perf_counter() - t, peak_mb(), text
+
+
+def tesseract_page(kind: str, seed: int, dpi: int) -> tuple[str, float]:
+    import subprocess
+    from io import BytesIO
+
+    page = make_page(kind, seed, dpi=dpi)
+    buf = BytesIO()
+    page.image.save(buf, "PNG", dpi=(dpi, dpi))
+    lang = "chi_tra_vert" if kind == "vertical_tc" else "chi_sim"
+    t = time.perf_counter()
+    out = subprocess.run(["tesseract", "stdin", "stdout", "-l", lang, "--psm", "3", "--dpi", str(dpi)],
+                         input=buf.getvalue(), capture_output=True, env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+                         check=True).stdout.decode()
+    return out, time.perf_counter() - t
+
+
+def _tess(args):
+    kind, seed, dpi = args
+    text, s = tesseract_page(kind, seed, dpi)
+    return kind, s, 0.0, text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pages-per-kind", type=int, default=2)
+    ap.add_argument("--dpi", type=int, default=300)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--kinds", default=",".join(KINDS))
+    args = ap.parse_args()
+    kinds = args.kinds.split(",")
+    jobs = [(k, 100 + i, args.dpi) for k in kinds for i in range(args.pages_per_kind)]
+    truth = {(k, s): make_page(k, s, dpi=args.dpi).text for k, s, _ in jobs}
+    print(f"load before: {os.getloadavg()[0]:.2f} (1-min), {os.cpu_count()} cores, {len(jobs)} pages at {args.dpi} dpi")
+
+    from pipeline.config import load_settings
+    from pipeline.ocr.recognise import PageRecogniser
+
+    engine_name = load_settings().ocr.engine
+    results: dict[str, dict] = {}
+    # Sequential, one process each, one thread: CER, s/page, peak memory.
+    for label, engine, pre in (("dangan", engine_name, True), ("raw", engine_name, False)):
+        rec = PageRecogniser(_settings(engine, pre))
+        rec(make_page("horizontal", 1, dpi=args.dpi).image)  # warm-up
+        rows = []
+        for k, s, d in jobs:
+            page = make_page(k, s, dpi=d)
+            t = time.perf_counter()
+            r = rec(page.image)
+            rows.append((k, time.perf_counter() - t, r.page.text, r.page.seconds))
+        results[label] = {"rows": rows}
+    rss = peak_mb()
+    rows = []
+    for k, s, d in jobs:
+        text, sec = tesseract_page(k, s, d)
+        rows.append((k, sec, text, sec))
+    results["tesseract"] = {"rows": rows}
+
+    def per_kind(label):
+        out = {}
+        for (k, sec, text, eng), (_, s, _) in zip(results[label]["rows"], jobs):
+            e, n = cer(text, truth[(k, s)])
+            o = out.setdefault(k, [0, 0, 0.0, 0.0])
+            o[0] += e
+            o[1] += n
+            o[2] += sec
+            o[3] += eng
+        return out
+
+    tables = {label: per_kind(label) for label in results}
+    print(f"\n{'kind':14s} {'dangan CER':>10s} {'raw CER':>8s} {'tess CER':>9s}   {'dangan/tess':>11s} "
+          f"{'pre gain':>8s}   {'s/pg dangan':>11s} {'raw':>6s} {'tess':>6s}")
+    for k in kinds:
+        d, r, t = (tables[x][k] for x in ("dangan", "raw", "tesseract"))
+        n = args.pages_per_kind
+        cd, cr, ct = (100 * v[0] / max(v[1], 1) for v in (d, r, t))
+        gain = (1 - cd / cr) * 100 if cr else 0.0
+        print(f"{k:14s} {cd:9.1f}% {cr:7.1f}% {ct:8.1f}%   {cd / ct if ct else 0:11.2f} {gain:7.0f}%   "
+              f"{d[2] / n:11.2f} {r[2] / n:6.2f} {t[2] / n:6.2f}")
+    tot = {x: [sum(v[i] for v in tables[x].values()) for i in range(4)] for x in tables}
+    n = len(jobs)
+    print(f"{'all':14s} {100 * tot['dangan'][0] / tot['dangan'][1]:9.1f}% {100 * tot['raw'][0] / tot['raw'][1]:7.1f}% "
+          f"{100 * tot['tesseract'][0] / tot['tesseract'][1]:8.1f}%   {'':11s} {'':8s}   "
+          f"{tot['dangan'][2] / n:11.2f} {tot['raw'][2] / n:6.2f} {tot['tesseract'][2] / n:6.2f}")
+    overhead = tot["dangan"][2] / tot["dangan"][3] - 1
+    print(f"\npipeline overhead of dangan over its engine calls (preprocessing, orientation, layout): "
+          f"{100 * overhead:.0f}%")
+    print(f"peak RSS of this process (one engine, sequential runs): {rss:.0f} MB")
+
+    # Throughput: all pages, `workers` single-threaded processes each.
+    w = args.workers
+    t = time.perf_counter()
+    with ProcessPoolExecutor(w, initializer=_init, initargs=(engine_name, True)) as pool:
+        list(pool.map(_run, [("horizontal", 1, args.dpi)] * w))  # warm each worker
+        t = time.perf_counter()
+        worker_rss = max(r[2] for r in pool.map(_run, jobs))
+    dangan_wall = time.perf_counter() - t
+    with ProcessPoolExecutor(w) as pool:
+        t = time.perf_counter()
+        list(pool.map(_tess, jobs))
+    tess_wall = time.perf_counter() - t
+    print(f"\nthroughput, {w} worker processes x 1 thread, {n} pages:")
+    print(f"  dangan     {dangan_wall / n:6.2f} s/page wall  ({60 * n / dangan_wall:5.1f} pages/min), "
+          f"peak RSS per worker {worker_rss:.0f} MB")
+    print(f"  tesseract  {tess_wall / n:6.2f} s/page wall  ({60 * n / tess_wall:5.1f} pages/min)")
+    print(f"  dangan / tesseract throughput: {tess_wall / dangan_wall:.2f}x")
+    print(f"load after: {os.getloadavg()[0]:.2f} (1-min)")
+
+
+if __name__ == "__main__":
+    main()
