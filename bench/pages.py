@@ -69,8 +69,21 @@ def to_traditional(text: str) -> str:
     return opencc.OpenCC("s2t").convert(text)
 
 
+# Chinese typesetting never starts a line with these (避头点): they stay on the line before.
+NO_LINE_START = "，。、；：？！）》」』”"
+
+
 def _wrap(text: str, per_line: int) -> list[str]:
-    return [text[i : i + per_line] for i in range(0, len(text), per_line)]
+    lines: list[str] = []
+    i = 0
+    while i < len(text):
+        line = text[i : i + per_line]
+        i += per_line
+        while i < len(text) and text[i] in NO_LINE_START:
+            line += text[i]
+            i += 1
+        lines.append(line)
+    return lines
 
 
 def _sentences(rng: random.Random, n: int) -> list[str]:

@@ -48,6 +48,9 @@ class PreprocessSettings(Strict):
     # 0/90/180/270 and horizontal vs vertical (竖排), decided by the engine's recogniser confidence
     orientation: bool = True
     clean_background: bool = True  # divide out stains and uneven light; keeps seals and colour
+    # Red seals (印章) left out of the OCR copy only (they hide the lines under them from the
+    # detector); the access copy and the PDF keep them. Red text lines (红头) are not seals.
+    mask_seals: bool = True
     despeckle: bool = True  # 3x3 median against dust
     binarise: bool = False  # adaptive threshold; off: measured no better for PP-OCR
 
@@ -74,6 +77,8 @@ class OcrSettings(Strict):
     rec_batch_num: int = Field(6, ge=1, le=256)  # text lines per recogniser call
     # Engine threads per process; parallelism across pages is `workers` processes.
     threads: int = Field(1, ge=1, le=64)
+    # ONNX Runtime's memory arena: faster by a little, but keeps the largest page's memory.
+    memory_arena: bool = False
     # Engine processes that recognise pages in parallel in one task (1: in the task's process).
     workers: int = Field(1, ge=1, le=64)
     # Pages whose mean line confidence is below this are flagged for review.

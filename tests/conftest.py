@@ -42,9 +42,9 @@ class CountingEngine:
         self.calls = 0
         self.name = engine.name
 
-    def recognise(self, image, vertical=False):
+    def recognise(self, image, vertical=False, boxes=None):
         self.calls += 1
-        return self.engine.recognise(image, vertical)
+        return self.engine.recognise(image, vertical, boxes)
 
     def __getattr__(self, name):  # get_orientation, settings, reads_cleaned, signature: the real engine's
         return getattr(self.engine, name)

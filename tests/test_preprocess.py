@@ -25,7 +25,8 @@ def test_deskew_measures_and_removes_the_skew():
 
 def test_straight_page_is_not_resampled():
     arr = _arr(make_page("horizontal", 1, dpi=100))
-    prepared = prepare_page(arr, PreprocessSettings(orientation=False, clean_background=False, despeckle=False), 100)
+    cfg = PreprocessSettings(orientation=False, clean_background=False, despeckle=False, mask_seals=False)
+    prepared = prepare_page(arr, cfg, 100)
     assert prepared.steps[-1].params["applied"] is False
     assert prepared.image.shape == arr.shape and np.array_equal(prepared.image, arr)
 
@@ -57,16 +58,37 @@ def test_cleanup_keeps_the_red_seal_and_removes_stains():
     assert cleaned[paper].mean() > stained[paper].mean() + 30 and cleaned[paper].mean() > 235
 
 
+def test_seals_are_masked_for_ocr_but_red_text_lines_are_not():
+    from PIL import ImageDraw
+
+    from bench.pages import RED, font
+    from pipeline.preprocess.clean import find_seals, mask_seals
+
+    page = make_page("seal", 3, dpi=100)
+    d = ImageDraw.Draw(page.image)
+    d.text((80, 40), "天津市档案馆文件", font=font(40), fill=RED)  # a 红头 line: text, not a seal
+    arr = np.asarray(page.image)
+    _, boxes = find_seals(arr, 100)
+    assert len(boxes) == 1
+    x0, y0, x1, y1 = boxes[0]
+    assert y0 > 100  # the seal in the body, not the red heading at the top
+    masked, _ = mask_seals(arr, 100)
+    red = lambda a: ((a[..., 0].astype(int) - a[..., 1:].max(axis=2)) > 60).sum()  # noqa: E731
+    assert red(masked[y0:y1, x0:x1]) < 0.05 * red(arr[y0:y1, x0:x1])
+    assert red(masked[:100]) == red(arr[:100]) > 100  # the heading keeps its red
+
+
 def test_each_step_is_recorded_and_can_be_switched_off():
     arr = _arr(make_page("noisy", 1, dpi=100))
     on = prepare_page(arr, PreprocessSettings(binarise=True), 100)
-    assert [s.name for s in on.steps] == ["border_crop", "deskew", "clean_background", "despeckle", "binarise"]
+    assert [s.name for s in on.steps] == ["border_crop", "deskew", "clean_background", "mask_seals", "despeckle",
+                                          "binarise"]
     assert all("seconds" in d for d in on.record()) and on.record()[0]["box"]
     assert set(np.unique(on.ocr_image)) <= {0, 255} and on.image.ndim == 3  # access copy stays colour
     off = prepare_page(arr, PreprocessSettings(enabled=False), 100)
     assert off.steps == [] and off.image is arr
     some = prepare_page(arr, PreprocessSettings(border_crop=False, despeckle=False), 100)
-    assert [s.name for s in some.steps] == ["deskew", "clean_background"]
+    assert [s.name for s in some.steps] == ["deskew", "clean_background", "mask_seals"]
 
 
 @pytest.mark.slow

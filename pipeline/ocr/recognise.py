@@ -61,7 +61,8 @@ class PageRecogniser:
         engine = self.vertical_engine if prepared.vertical else self.engine
         t1 = time.perf_counter()
         source = prepared.ocr_image if engine.reads_cleaned else prepared.image
-        lines = [ln for ln in engine.recognise(source, vertical=prepared.vertical) if ln.text.strip()]
+        boxes = prepared.orientation.boxes if engine is self.engine else None
+        lines = [ln for ln in engine.recognise(source, vertical=prepared.vertical, boxes=boxes) if ln.text.strip()]
         engine_s = time.perf_counter() - t1
         h, w = prepared.image.shape[:2]
         page = PageText(

@@ -53,3 +53,6 @@ class Orientation:
     vertical: bool = False
     confidence: float = 0.0
     scores: dict = field(default_factory=dict)
+    # Text boxes the engine found on the page as given, when it needs no turn: the engine may
+    # reuse them instead of detecting again (same geometry after photometric cleaning).
+    boxes: list | None = field(default=None, compare=False, repr=False)

@@ -1,8 +1,9 @@
 """The preprocessing stage: one page image in, its upright clean derivatives and the record out.
 
 Order matters: dark borders go first (they would dominate the skew and background estimates),
-then the skew, then the quarter turn (found by the engine on a straight page), then the
-photometric steps, which change no geometry, so OCR boxes fit both derivatives.
+then the skew, then the photometric steps (they change no geometry, so OCR boxes fit both
+derivatives), then the quarter turn, found by the engine on the cleaned page: its text boxes
+are then the ones recognition uses, found once.
 """
 
 from __future__ import annotations
@@ -77,14 +78,6 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
         steps.append(Step("deskew", {"angle": round(angle, 2), "strength": round(float(strength), 2), "applied": applied},
                           time.perf_counter() - t))
 
-    if cfg.orientation and orient is not None:
-        t = time.perf_counter()
-        orientation = orient(img)
-        if orientation.angle:
-            img = geometry.rotate_quarter(img, orientation.angle)
-        steps.append(Step("orientation", {"angle": orientation.angle, "vertical": orientation.vertical,
-                                          "scores": orientation.scores}, time.perf_counter() - t))
-
     ocr_img = img
     if cfg.clean_background:
         t = time.perf_counter()
@@ -92,10 +85,23 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
         ocr_img, black = clean.stretch_contrast(ocr_img)
         steps.append(Step("clean_background", {"window_px": int(dpi / 2) | 1, "black_level": round(black, 1)},
                           time.perf_counter() - t))
+    if cfg.mask_seals:
+        t = time.perf_counter()
+        ocr_img, seals = clean.mask_seals(ocr_img, dpi)
+        steps.append(Step("mask_seals", {"seals": [list(b) for b in seals]}, time.perf_counter() - t))
     if cfg.despeckle:
         t = time.perf_counter()
         ocr_img = clean.despeckle(ocr_img, 3)
         steps.append(Step("despeckle", {"median": 3}, time.perf_counter() - t))
+    if cfg.orientation and orient is not None:
+        t = time.perf_counter()
+        orientation = orient(ocr_img)
+        if orientation.angle:
+            img = geometry.rotate_quarter(img, orientation.angle)
+            ocr_img = geometry.rotate_quarter(ocr_img, orientation.angle)
+        steps.append(Step("orientation", {"angle": orientation.angle, "vertical": orientation.vertical,
+                                          "scores": orientation.scores}, time.perf_counter() - t))
+
     if cfg.binarise:
         t = time.perf_counter()
         block = int(dpi / 6) | 1

@@ -27,10 +27,11 @@ class OcrEngine(ABC):
         self.settings = settings
 
     @abstractmethod
-    def recognise(self, image: np.ndarray, vertical: bool = False) -> list[OcrLine]:
+    def recognise(self, image: np.ndarray, vertical: bool = False, boxes: list | None = None) -> list[OcrLine]:
         """Lines found on one upright page image (H x W x 3 RGB or H x W grey, uint8), in any order.
 
         ``vertical``: the page is set in columns (竖排), as ``get_orientation`` found.
+        ``boxes``: text boxes this engine's ``get_orientation`` found on the page, to reuse.
         """
 
     def get_orientation(self, image: np.ndarray) -> Orientation:
