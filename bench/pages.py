@@ -147,6 +147,22 @@ def _scanner_border(img: Image.Image, rng, width: int) -> Image.Image:
     return out
 
 
+def _bleed_through(img: Image.Image, rng, px: int) -> np.ndarray:
+    """The verso's text showing through thin paper: mirrored, faint, a little blurred."""
+    w, h = img.size
+    verso = Image.new("L", (w, h), 255)
+    d = ImageDraw.Draw(verso)
+    f = font(px)
+    margin = round(0.09 * w)
+    per_line = max(4, (w - 2 * margin) // px)
+    lines = [ln for s in _sentences(rng, 8) for ln in _wrap(s, per_line)]
+    for i, ln in enumerate(lines[: (h - 2 * margin) // round(px * 1.8)]):
+        d.text((margin, margin + round(px * 0.9) + i * round(px * 1.8)), ln, font=f, fill=0)
+    verso = verso.transpose(Image.FLIP_LEFT_RIGHT).filter(ImageFilter.GaussianBlur(1.5))
+    shade = 1 - 0.28 * (1 - np.asarray(verso, np.float32) / 255)
+    return (np.asarray(img, np.float32) * shade[..., None]).astype(np.uint8)
+
+
 def _noise(arr: np.ndarray, rng: np.random.Generator, stains: int = 6) -> np.ndarray:
     h, w = arr.shape[:2]
     out = arr.astype(np.float32)
@@ -157,7 +173,9 @@ def _noise(arr: np.ndarray, rng: np.random.Generator, stains: int = 6) -> np.nda
         mask = np.exp(-(((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r)))[..., None]
         out = out * (1 - 0.35 * mask) + np.array([150, 120, 70]) * 0.35 * mask
     out += rng.normal(0, 18, out.shape)
-    specks = rng.random((h, w)) < 0.004  # dust: dark specks of one or two pixels
+    specks = rng.random((h, w)) < 0.004  # dust: dark specks of one to three pixels
+    specks |= np.roll(specks & (rng.random((h, w)) < 0.5), 1, axis=1)
+    specks |= np.roll(specks & (rng.random((h, w)) < 0.3), 1, axis=0)
     out[specks] = 30
     return np.clip(out, 0, 255).astype(np.uint8)
 
@@ -215,6 +233,7 @@ def make_page(kind: str, seed: int = 0, dpi: int = 200, size: tuple[int, int] | 
     if kind == "skewed":
         img, meta["skew"] = _skew(img, rng)
     if kind == "noisy":
+        img = Image.fromarray(_bleed_through(img, rng, px))
         img = Image.fromarray(_noise(np.asarray(img), nrng)).filter(ImageFilter.GaussianBlur(0.6))
         img = _scanner_border(img, rng, round(0.03 * size[0]))
     if kind == "low_contrast":

@@ -51,7 +51,8 @@ class PreprocessSettings(Strict):
     # Red seals (印章) left out of the OCR copy only (they hide the lines under them from the
     # detector); the access copy and the PDF keep them. Red text lines (红头) are not seals.
     mask_seals: bool = True
-    despeckle: bool = True  # 3x3 median against dust
+    despeckle: bool = True  # 3x3 median against dust, on pages with at least this many specks:
+    despeckle_min_specks: float = Field(20.0, ge=0)  # per square inch
     binarise: bool = False  # adaptive threshold; off: measured no better for PP-OCR
 
 

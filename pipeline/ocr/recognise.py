@@ -56,7 +56,7 @@ class PageRecogniser:
     def __call__(self, image: Image.Image) -> Recognised:
         t0 = time.perf_counter()
         arr = np.asarray(image.convert("L") if image.mode in ("1", "L") else image.convert("RGB"))
-        dpi = (image.info.get("dpi") or (300, 300))[0] or 300
+        dpi = float((image.info.get("dpi") or (300, 300))[0] or 300)  # TIFF gives a Fraction
         prepared: Prepared = prepare_page(arr, self.settings.preprocess, dpi, orient=self.engine.get_orientation)
         engine = self.vertical_engine if prepared.vertical else self.engine
         t1 = time.perf_counter()

@@ -22,18 +22,33 @@ def flatten_background(image: np.ndarray, window: int) -> np.ndarray:
     bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     bg = cv2.GaussianBlur(bg, (k, k), 0)
     bg = cv2.resize(bg, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
-    out = image.astype(np.float32) * 255.0 / np.maximum(bg.astype(np.float32), 1.0)
-    return np.clip(out, 0, 255).astype(np.uint8)
+    return cv2.divide(image, np.maximum(bg, 1), scale=255)  # saturating uint8: no float copies
 
 
-def stretch_contrast(image: np.ndarray, low_percentile: float = 0.5) -> tuple[np.ndarray, float]:
-    """Map the darkest ink to black, the paper (after flattening: ~255) stays white."""
+def stretch_contrast(image: np.ndarray, low_percentile: float = 0.5) -> tuple[np.ndarray, float, float]:
+    """Levels: the darkest ink to black, and everything lighter than a white point to white.
+
+    The white point lies a quarter of the way from the ink/paper threshold (Otsu, on the
+    flattened page) to white: faint show-through of the verso and grey stain edges are lighter
+    than that and vanish, faded ink is darker and stays.
+    """
     g = grey(image)
     low = float(np.percentile(g, low_percentile))
     if low >= 200:  # a blank page: nothing to stretch
-        return image, low
-    lut = np.clip((np.arange(256, dtype=np.float32) - low) * 255.0 / max(255.0 - low, 1.0), 0, 255).astype(np.uint8)
-    return cv2.LUT(image, lut), low
+        return image, low, 255.0
+    otsu, _ = cv2.threshold(g, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    white = float(min(250.0, otsu + 0.25 * (255 - otsu)))
+    x = np.arange(256, dtype=np.float32)
+    lut = np.clip((x - low) * 255.0 / max(white - low, 1.0), 0, 255).astype(np.uint8)
+    return cv2.LUT(image, lut), low, white
+
+
+def speck_density(image: np.ndarray, dpi: float) -> float:
+    """Isolated dark specks (dust, scanner noise) per square inch: tiny connected components."""
+    _, ink = cv2.threshold(grey(image), 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    tiny = int((stats[1:, cv2.CC_STAT_AREA] <= max(2, (dpi / 100) ** 2 * 2)).sum())
+    return tiny / max(image.shape[0] * image.shape[1] / dpi / dpi, 1e-6)
 
 
 def find_seals(image: np.ndarray, dpi: float) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:

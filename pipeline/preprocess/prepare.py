@@ -82,17 +82,22 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
     if cfg.clean_background:
         t = time.perf_counter()
         ocr_img = clean.flatten_background(ocr_img, window=int(dpi / 2))
-        ocr_img, black = clean.stretch_contrast(ocr_img)
-        steps.append(Step("clean_background", {"window_px": int(dpi / 2) | 1, "black_level": round(black, 1)},
-                          time.perf_counter() - t))
+        ocr_img, black, white = clean.stretch_contrast(ocr_img)
+        steps.append(Step("clean_background", {"window_px": int(dpi / 2) | 1, "black_level": round(black, 1),
+                                               "white_level": round(white, 1)}, time.perf_counter() - t))
     if cfg.mask_seals:
         t = time.perf_counter()
         ocr_img, seals = clean.mask_seals(ocr_img, dpi)
         steps.append(Step("mask_seals", {"seals": [list(b) for b in seals]}, time.perf_counter() - t))
     if cfg.despeckle:
+        # Only a dusty page is filtered: a median also rounds the corners of clean strokes.
         t = time.perf_counter()
-        ocr_img = clean.despeckle(ocr_img, 3)
-        steps.append(Step("despeckle", {"median": 3}, time.perf_counter() - t))
+        density = clean.speck_density(ocr_img, dpi)
+        applied = density >= cfg.despeckle_min_specks
+        if applied:
+            ocr_img = clean.despeckle(ocr_img, 3)
+        steps.append(Step("despeckle", {"median": 3, "specks_per_sq_inch": round(density, 1), "applied": applied},
+                          time.perf_counter() - t))
     if cfg.orientation and orient is not None:
         t = time.perf_counter()
         orientation = orient(ocr_img)

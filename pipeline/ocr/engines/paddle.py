@@ -59,6 +59,8 @@ class PaddleOcrEngine(OcrEngine):
 
         logging.getLogger("ppocr").setLevel(logging.ERROR)
         cfg = settings.ocr
+        # OpenCV's own thread pool would compete with the engine processes for the same cores.
+        cv2.setNumThreads(cfg.threads)
         self.paths = resolve(cfg.models, settings.model_dir)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = cfg.threads
