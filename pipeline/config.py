@@ -60,7 +60,7 @@ class OcrSettings(Strict):
     engine: str = "paddleocr"
     # How PP-OCR reads a vertical column: "rotate" it by 90° (PP-OCR's own way) or "restack" its
     # characters upright into a horizontal strip (README, "Vertical text": measured).
-    vertical_lines: Literal["rotate", "restack"] = "rotate"
+    vertical_lines: Literal["rotate", "restack"] = "restack"
     # Engine for pages found to be vertical (竖排); None: the engine above.
     vertical_engine: str | None = None
     # A model set in the model cache (see pipeline.ocr.models) or a directory a user brings that

@@ -62,3 +62,18 @@ def test_sample_pages_cer_at_most_5_percent(sample_run):
             chars += n
     assert len(rows) == 6
     assert errors / chars <= 0.05, errors / chars
+
+
+def test_latin_punctuation_between_chinese_becomes_full_width():
+    from pipeline.ocr.punctuation import restore
+
+    assert restore("档案馆O") == "档案馆。" and restore("档案,馆藏:目录") == "档案，馆藏：目录"
+    assert restore("共1,000卷") == "共1,000卷" and restore("PDF:A") == "PDF:A" and restore("No.1档O案") == "No.1档。案"
+    assert restore("OCR识别") == "OCR识别"
+
+
+def test_a_lone_o_after_chinese_is_a_full_stop():
+    from pipeline.ocr.punctuation import restore_lines
+
+    lines = [OcrLine("档案馆", 0.9, ()), OcrLine("O", 0.6, ()), OcrLine("ISO", 0.9, ()), OcrLine("O", 0.5, ())]
+    assert [ln.text for ln in restore_lines(lines)] == ["档案馆", "。", "ISO", "O"]

@@ -13,6 +13,7 @@ from PIL import Image
 from pipeline.config import Settings
 from pipeline.ocr.engines.base import OcrEngine, engine_signature, shared_engine, with_engine
 from pipeline.ocr.layout import reading_order
+from pipeline.ocr.punctuation import restore_lines
 from pipeline.ocr.types import PageText
 from pipeline.preprocess import Prepared, prepare_page
 
@@ -66,7 +67,7 @@ class PageRecogniser:
         engine_s = time.perf_counter() - t1
         h, w = prepared.image.shape[:2]
         page = PageText(
-            lines=tuple(reading_order(lines, prepared.vertical)),
+            lines=tuple(restore_lines(reading_order(lines, prepared.vertical))),
             width=w,
             height=h,
             engine=self.signature(),

@@ -20,6 +20,7 @@ import numpy as np
 from pipeline.config import Settings
 from pipeline.ocr.engines.base import OcrEngine, register
 from pipeline.ocr.models import resolve
+from pipeline.ocr.punctuation import restore
 from pipeline.ocr.types import OcrLine, Orientation
 from pipeline.ocr.vertical import restack
 
@@ -104,6 +105,7 @@ class PaddleOcrEngine(OcrEngine):
             "model_sha256": paths.digests(),
             "params": cls._params(settings),
             "vertical_lines": settings.ocr.vertical_lines,
+            "punctuation": "restore-v1",
         }
 
     # -- the two models ------------------------------------------------------------------
@@ -141,7 +143,7 @@ class PaddleOcrEngine(OcrEngine):
             if conf < self.params["drop_score"] or not text.strip():
                 continue
             pts = tuple((int(round(x)), int(round(y))) for x, y in box)
-            lines.append(OcrLine(text=text, confidence=conf, box=pts))
+            lines.append(OcrLine(text=restore(text), confidence=conf, box=pts))
         return lines
 
     def get_orientation(self, image: np.ndarray) -> Orientation:
