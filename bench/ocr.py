@@ -68,6 +68,14 @@ def _init(engine: str, preprocess: bool) -> None:
     _REC = PageRecogniser(_settings(engine, preprocess))
 
 
+def _make(job: tuple[str, int, int], work: Path) -> tuple[str, Path]:
+    kind, seed, dpi = job
+    page = make_page(kind, seed, dpi=dpi)
+    path = work / f"{kind}-{seed}.png"
+    page.image.save(path, dpi=(dpi, dpi), compress_level=1)
+    return page.text, path
+
+
 def _load(path: Path):
     from PIL import Image
 
@@ -131,12 +139,12 @@ def main() -> None:
     kinds = args.kinds.split(",")
     jobs = [(k, 100 + i, args.dpi) for k in kinds for i in range(args.pages_per_kind)]
     work = Path(tempfile.mkdtemp(prefix="dangan-bench-ocr-"))
-    truth, paths = {}, {}
-    for k, s, d in jobs:  # pages are made before any timing, saved as PNG as a scanner would
-        page = make_page(k, s, dpi=d)
-        truth[(k, s)] = page.text
-        paths[(k, s)] = work / f"{k}-{s}.png"
-        page.image.save(paths[(k, s)], dpi=(d, d), compress_level=1)
+    # Pages are made before any timing, in another process (so this one's peak memory is the
+    # OCR's), and saved as PNG as a scanner would.
+    with ProcessPoolExecutor(1) as pool:
+        made = list(pool.map(_make, jobs, [work] * len(jobs)))
+    truth = {(k, s): text for (k, s, _), (text, _) in zip(jobs, made)}
+    paths = {(k, s): path for (k, s, _), (_, path) in zip(jobs, made)}
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min), {os.cpu_count()} cores, {len(jobs)} pages at {args.dpi} dpi")
 
     from pipeline.config import load_settings

@@ -19,7 +19,7 @@ from pipeline.export.writers import atomic_write
 from pipeline.ingest import Failure, PageRef, scan_batch
 from pipeline.ingest.pages import load_page
 from pipeline.ocr.engines import OcrEngine
-from pipeline.ocr.recognise import PageRecogniser, Recognised
+from pipeline.ocr.recognise import PageRecogniser, Recognised, ocr_signature
 from pipeline.ocr.types import OcrLine, PageText
 from pipeline.refcode import RefCode
 from pipeline.store import SQLiteStore
@@ -131,6 +131,12 @@ def page_pool(settings: Settings):
     return _POOLS[key]
 
 
+def close_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(cancel_futures=True)
+    _POOLS.clear()
+
+
 def recognise_pages(
     pages: list[PageRef],
     settings: Settings,
@@ -139,15 +145,23 @@ def recognise_pages(
     batch: str,
     run_id: str | None = None,
 ) -> OcrResult:
-    """Recognise ``pages`` and store and write them; with ``ocr.workers`` > 1 in a process pool."""
+    """Recognise ``pages`` and store and write them.
+
+    ``engine``: an engine or recogniser to use in this process; None: the configured one, in a pool
+    of ``ocr.workers`` processes when that is more than one.
+    """
     result = OcrResult()
     write = get_writer("all")
     t_start = time.perf_counter()
-    recogniser = engine if isinstance(engine, PageRecogniser) else PageRecogniser(settings, engine)
-    signature = recogniser.signature()
+    use_pool = engine is None and settings.ocr.workers > 1
+    if use_pool:
+        signature = ocr_signature(settings)
+    else:
+        recogniser = engine if isinstance(engine, PageRecogniser) else PageRecogniser(settings, engine)
+        signature = recogniser.signature()
     todo = [ref for ref in pages if not store.page_done(ref.refcode, ref.page_no, ref.file_sha256, signature)]
     result.skipped = len(pages) - len(todo)
-    if settings.ocr.workers > 1 and len(todo) > 1:
+    if use_pool and todo:
         pool = page_pool(settings)
         futures = [pool.submit(_worker_page, ref, settings) for ref in todo]
         outcomes = ((ref, fut.result) for ref, fut in zip(todo, futures))

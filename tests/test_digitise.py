@@ -88,3 +88,29 @@ def test_item_pdfs_and_review_flags(sample_run):
     low = PageText((OcrLine("档案", 0.5, ()),), 1, 1, "e")
     assert "below 0.80" in review_reason(low, s) and review_reason(low, strict)
     assert review_reason(PageText((), 1, 1, "e"), s) == "no text recognised"
+
+
+@pytest.mark.slow
+def test_worker_pool_reads_pages_like_one_process(tmp_path, settings, engine):
+    """Two engine processes, pages in parallel: the same text as the in-process engine."""
+    from bench.pages import make_page
+    from pipeline.digitise import close_pools
+
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    for n, kind in enumerate(("horizontal", "skewed", "seal"), 1):
+        make_page(kind, 20 + n, dpi=200, size=(1654, 500)).image.save(batch / f"J009-WS-2020-Y-BGS-{n:04d}.png", dpi=(200, 200))
+    pooled = settings.model_copy(update={"ocr": settings.ocr.model_copy(update={"workers": 2})})
+    try:
+        with open_store(pooled.db_url) as store:
+            ing = ingest_batch(batch, pooled, store)
+            res = recognise_pages(ing.pages, pooled, store, None, ing.batch)
+            texts = {r["refcode"]: r["text"] for r in store.db.execute("SELECT refcode, text FROM pages")}
+    finally:
+        close_pools()
+    assert res.done == 3 and res.failures == []
+    single = settings.model_copy(update={"data_dir": tmp_path / "single"})
+    with open_store(single.db_url) as store:
+        ing = ingest_batch(batch, single, store)
+        recognise_pages(ing.pages, single, store, engine, ing.batch)
+        assert texts == {r["refcode"]: r["text"] for r in store.db.execute("SELECT refcode, text FROM pages")}

@@ -24,19 +24,19 @@ def test_mean_confidence_weights_by_characters():
 
 
 def test_model_cache_checks_digests(tmp_path, model_dir):
-    paths = resolve("ppocr-v4-mobile", model_dir)
+    paths = resolve("ppocr-v5-mobile", model_dir)  # the default set, fetched by setup
     assert paths.det.stat().st_size > 1_000_000
-    assert len(paths.dict.read_text(encoding="utf-8").splitlines()) == 6623
+    assert len(paths.dict.read_text(encoding="utf-8").splitlines()) == 18383
     with pytest.raises(ModelNotFound, match="fetch"):
-        resolve("ppocr-v4-mobile", tmp_path)
-    bad = tmp_path / "ppocr-v4-mobile"
+        resolve("ppocr-v5-mobile", tmp_path)
+    bad = tmp_path / "ppocr-v5-mobile"
     bad.mkdir()
     for name in ("det.onnx", "rec.onnx", "cls.onnx", "dict.txt"):
         (bad / name).write_bytes((paths.det.parent / name).read_bytes())
     (bad / "det.onnx").write_bytes(b"tampered")
     with pytest.raises(ModelNotFound, match="SHA-256"):
-        resolve("ppocr-v4-mobile", tmp_path)
-    assert "Apache" in MODEL_SETS["ppocr-v4-mobile"].licence
+        resolve("ppocr-v5-mobile", tmp_path)
+    assert all("Apache" in m.licence for m in MODEL_SETS.values())
 
 
 def test_user_model_folder_needs_its_files(tmp_path):

@@ -26,8 +26,10 @@ from pipeline.ocr.vertical import restack
 
 # Orientation is judged on this many of the page's largest text boxes, each cut to at most
 # PROBE_CHARS characters: a fraction of a page's recognition time.
-PROBE_BOXES = 6
-PROBE_CHARS = 12
+PROBE_BOXES = 4
+PROBE_CHARS = 10
+# Upright lines read at least this confidently settle a horizontal page without trying 180°.
+UPRIGHT_ENOUGH = 0.85
 
 
 def crop_box(image: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -180,12 +182,20 @@ class PaddleOcrEngine(OcrEngine):
                 (0, False): crops,
                 (180, False): [np.ascontiguousarray(np.rot90(c, 2)) for c in crops],
             }
-        read = self._read([c for cands in candidates.values() for c in cands])  # one batched call
         scores = {}
-        for i, key in enumerate(candidates):
-            part = read[i * len(crops) : (i + 1) * len(crops)]
-            weight = sum(len(t) for t, _ in part) or 1
-            scores[key] = sum(c * len(t) for t, c in part) / weight
+
+        def score(key):
+            read = self._read(candidates[key])
+            weight = sum(len(t) for t, _ in read) or 1
+            scores[key] = sum(c * len(t) for t, c in read) / weight
+
+        if not tall:
+            score((0, False))
+            if scores[(0, False)] < UPRIGHT_ENOUGH:
+                score((180, False))
+        else:
+            for key in candidates:
+                score(key)
         if not tall:
             (angle, vertical), best = max(scores.items(), key=lambda kv: kv[1])
         else:
