@@ -10,6 +10,12 @@ def grey(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
+def percentile_u8(g: np.ndarray, q: float) -> float:
+    """A percentile of a uint8 image from its histogram (np.percentile sorts: 10x slower)."""
+    cdf = np.cumsum(np.bincount(g.ravel(), minlength=256))
+    return float(np.searchsorted(cdf, q / 100 * cdf[-1]))
+
+
 def paper_colour(image: np.ndarray) -> tuple[int, ...]:
     """The page's background colour: the median of its brightest half (text and stains excluded)."""
     small = cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)
@@ -27,7 +33,7 @@ def find_border(image: np.ndarray, dark_fraction: float = 0.6) -> tuple[int, int
     """
     g = grey(image)
     h, w = g.shape
-    level = np.percentile(g, 90)
+    level = percentile_u8(g, 90)
     dark = g < 0.5 * level
     rows, cols = dark.mean(axis=1), dark.mean(axis=0)
 
@@ -93,7 +99,7 @@ def rotate(image: np.ndarray, angle: float, fill: tuple[int, ...]) -> np.ndarray
     m[0, 2] += nw / 2 - w / 2
     m[1, 2] += nh / 2 - h / 2
     border = fill if image.ndim == 3 else fill[0]
-    return cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT,
+    return cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=border)
 
 
