@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
 
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # closed networks: no telemetry
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     work = Path(tempfile.mkdtemp(prefix="dangan-bench-"))
     os.environ["DANGAN_DATA_DIR"] = str(work / "data")
     from pipeline.config import load_settings
