@@ -1,8 +1,8 @@
 """hOCR 1.2 (``ocr_page`` > ``ocr_line`` > ``ocrx_word``, ``bbox``, ``x_wconf``) and its checker.
 
 Each OCR line is one ``ocr_line`` holding one ``ocrx_word`` (Chinese has no word spaces; a line
-is the unit the engine reports with one confidence). Vertical lines (竖排) carry ``textangle 90``
-on a ``ocr_line`` and the page an ``x_dir`` hint, since hOCR has no class for vertical CJK.
+is the unit the engine reports with one confidence). Vertical columns (竖排) carry
+``textangle 90`` on their ``ocr_line``, since hOCR has no class for vertical CJK.
 """
 
 from __future__ import annotations
@@ -110,6 +110,4 @@ def validate_hocr(data: bytes) -> int:
                 px0, py0, px1, py1 = map(int, _props(parent)["bbox"])
                 if x0 < px0 - 1 or y0 < py0 - 1 or x1 > px1 + 1 or y1 > py1 + 1:
                     raise HocrInvalid(f"line {i} lies outside its page")
-        elif cls != "ocr_page":
-            pass
     return lines

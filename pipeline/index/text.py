@@ -1,8 +1,9 @@
 """Text normalisation and the terms the full-text index stores.
 
 Chinese has no spaces between words, so the index stores overlapping character bigrams of each
-text's *compact form* (normalised, punctuation and whitespace dropped, OCR line breaks re-joined)
-plus its final character. Then:
+text's *compact form* (normalised: NFKC, traditional to simplified with OpenCC t2s, lower case;
+punctuation and whitespace dropped, OCR line breaks re-joined) plus its final character. Indexed
+text and queries are normalised alike, so 檔案 and 档案 find each other. Then:
 
 * a 1-character query is a prefix query on those terms (every character starts a bigram or ends
   the text),
