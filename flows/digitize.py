@@ -17,9 +17,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from pipeline.config import Settings, load_settings
-from pipeline.digitise import IngestResult, OcrResult, batch_id, ingest_batch, pending_pages, recognise_pages
+from pipeline.digitise import (IngestResult, OcrResult, batch_id, ingest_batch, pending_pages, recognise_pages,
+                               write_item_pdfs)
 from pipeline.ingest import PageRef
-from pipeline.ocr.engines import engine_signature, shared_engine
+from pipeline.ocr.recognise import PageRecogniser, ocr_signature
 from pipeline.plans import find_plan
 from pipeline.progress import progress_report, render_text
 from pipeline.progress_report import write_progress
@@ -52,14 +53,16 @@ def ingest_task(batch_dir: str, settings: Settings, run_id: str) -> IngestResult
 @task(name="plan-ocr", cache_policy=NO_CACHE)
 def plan_ocr_task(pages: list[PageRef], settings: Settings) -> list[PageRef]:
     with open_store(settings.db_url) as store:
-        return pending_pages(pages, store, engine_signature(settings))
+        return pending_pages(pages, store, ocr_signature(settings))
 
 
 @task(name="ocr-pages", cache_policy=NO_CACHE, task_run_name="ocr-pages-{first}")
 def ocr_task(pages: list[PageRef], settings: Settings, batch: str, run_id: str, first: str) -> OcrResult:
-    engine = shared_engine(settings)
+    # In-process engines are shared by every task the process runs; with ocr.workers > 1 the
+    # pages go to a pool of single-threaded engine processes instead.
+    recogniser = PageRecogniser(settings) if settings.ocr.workers == 1 else None  # None: the pool
     with open_store(settings.db_url) as store:
-        result = recognise_pages(pages, settings, store, engine, batch, run_id)
+        result = recognise_pages(pages, settings, store, recogniser, batch, run_id)
     get_run_logger().info("recognised %d pages in %.1f s (engine %.1f s)", result.done,
                           result.total_seconds, result.engine_seconds)
     return result
@@ -85,6 +88,15 @@ def speech_task(recordings: list[AvRef], settings: Settings, run_id: str, first:
     for f in result.failures:
         log.warning("%s: %s: %s", f.path, f.kind, f.reason)
     return result
+
+
+@task(name="export-items", cache_policy=NO_CACHE)
+def export_items_task(refcodes: list[str], settings: Settings) -> int:
+    """The 双层PDF of every item that had pages recognised in this run."""
+    with open_store(settings.db_url) as store:
+        written = write_item_pdfs(refcodes, settings, store)
+    get_run_logger().info("wrote %d item PDFs", len(written))
+    return len(written)
 
 
 @task(name="progress", cache_policy=NO_CACHE)
@@ -119,6 +131,7 @@ def digitize_batch(batch_dir: str, profile: str = "default") -> dict:
         ocr_task(todo[i : i + n], settings, ingested.batch, run_id, first=f"{todo[i].refcode}-p{todo[i].page_no}")
         for i in range(0, len(todo), n)
     ]
+    export_items_task(sorted({r for res in results for r in res.items}), settings)
     av_todo = plan_speech_task(ingested.recordings, settings)
     k = settings.speech.items_per_task
     speech = [
@@ -149,6 +162,7 @@ def digitize_batch(batch_dir: str, profile: str = "default") -> dict:
         "audio_minutes": round(sum(r.seconds for r in speech) / 60, 2),
         "speech_minutes": round(sum(r.speech_seconds for r in speech) / 60, 2),
         "speech_message": NOT_CONFIGURED if ingested.recordings and speech_signature(settings) is None else None,
+        "review": [r for res in results for r in res.review],
         "failures": [{"path": f.path, "page": f.page_no, "stage": f.stage, "kind": f.kind, "reason": f.reason}
                      for f in failures],
         "progress": progress,
@@ -158,7 +172,7 @@ def digitize_batch(batch_dir: str, profile: str = "default") -> dict:
                          {k: summary[k] for k in ("files", "items", "pages", "pages_recognised", "pages_skipped",
                                                   "recordings", "recordings_transcribed", "recordings_awaiting")}
                          | {"failures": len(failures)},
-                         engine={"signature": engine_signature(settings), "speech": speech_signature(settings)})
+                         engine={"signature": ocr_signature(settings), "speech": speech_signature(settings)})
     get_run_logger().info("batch %s: %d pages, %d recognised, %d skipped, %d failures", batch, summary["pages"],
                           summary["pages_recognised"], summary["pages_skipped"], len(failures))
     return summary

@@ -45,9 +45,9 @@ def run(ctx: click.Context, batch_dir: Path, as_json: bool) -> None:
     """Run the digitize-batch flow on BATCH_DIR (ephemeral Prefect, or PREFECT_API_URL's server)."""
     if not batch_dir.is_dir():
         raise click.BadParameter(f"{batch_dir} is not a folder", param_hint="BATCH_DIR")
-    from pipeline.ocr.engines import engine_signature
+    from pipeline.ocr.recognise import ocr_signature
 
-    engine_signature(_settings(ctx))  # fail fast, before Prefect starts, when models are missing
+    ocr_signature(_settings(ctx))  # fail fast, before Prefect starts, when models are missing
     from pipeline.speech.stage import speech_signature
 
     speech_signature(_settings(ctx))  # a configured speech model that is missing fails here too
@@ -63,6 +63,8 @@ def run(ctx: click.Context, batch_dir: Path, as_json: bool) -> None:
             f"skipped {summary['pages_skipped']} already done; {summary['seconds']:.1f} s "
             f"(OCR {summary['ocr_seconds']:.1f} s)"
         )
+        for r in summary.get("review", []):
+            click.echo(f"REVIEW {r['refcode']} page {r['page']}: {r['reason']}")
         if summary["recordings"]:
             click.echo(
                 f"recordings: {summary['recordings']}, {summary['audio_minutes']:.1f} min decoded, "
@@ -390,6 +392,47 @@ def serve(ctx: click.Context, host: str | None, port: int | None, new_token: str
     from pipeline.web.app import create_app
 
     uvicorn.run(create_app(s), host=host or s.web.host, port=port or s.web.port, log_level="info")
+
+
+@cli.command("ocr")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", default=None, type=click.Choice(["txt", "json", "hocr", "alto", "pdf", "all"]),
+              help="Output format (default: txt; with -o and no --format: all).")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write DIR/<input stem>.<format>; without it txt goes to stdout.")
+@click.option("--engine", default=None, help="OCR engine (paddleocr, tesseract, ...).")
+@click.option("--no-preprocess", is_flag=True, help="Recognise the page as it is.")
+@click.pass_context
+def ocr_cmd(ctx: click.Context, files: tuple[Path, ...], fmt: str | None, output_dir: Path | None,
+            engine: str | None, no_preprocess: bool) -> None:
+    """Recognise image or PDF FILES outside a batch (for trying settings and for scripts)."""
+    from pipeline.ocr_files import ocr_file
+
+    s = _settings(ctx)
+    if engine:
+        s = s.model_copy(update={"ocr": s.ocr.model_copy(update={"engine": engine})})
+    if no_preprocess:
+        s = s.model_copy(update={"preprocess": s.preprocess.model_copy(update={"enabled": False})})
+    if output_dir is None and fmt not in (None, "txt"):
+        raise click.BadParameter("only txt can go to stdout; give -o DIR for other formats", param_hint="--format")
+    fmt = fmt or ("all" if output_dir else "txt")
+    failed = False
+    for path in files:
+        try:
+            result = ocr_file(path, s, fmt, output_dir)
+        except DanganError as exc:
+            click.echo(f"dangan: {exc}", err=True)
+            failed = True
+            continue
+        if output_dir is None:
+            click.echo(result.text, nl=False)
+        else:
+            for p in result.paths:
+                click.echo(str(p))
+        for n, reason in result.review:
+            click.echo(f"REVIEW {path} page {n}: {reason}", err=True)
+    if failed:
+        sys.exit(ExitCode.input_file)
 
 
 @cli.group()

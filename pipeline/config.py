@@ -26,11 +26,46 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class TesseractSettings(Strict):
+    """Tesseract (Debian ``tesseract-ocr`` + language packs): comparison and fallback engine."""
+
+    lang: str = "chi_sim"
+    lang_vertical: str = "chi_tra_vert"  # 竖排 pages; chi_sim_vert for simplified ones
+    psm: int = Field(3, ge=0, le=13)  # 3 = automatic page segmentation, OCRmyPDF's default
+    timeout_s: int = Field(300, ge=1)
+
+
+class PreprocessSettings(Strict):
+    """Steps applied to a derivative of each page before OCR; the master is never touched.
+
+    Each step is recorded with its parameters in the page's JSON (``preprocess``)."""
+
+    enabled: bool = True
+    border_crop: bool = True  # dark scanner-lid edges
+    deskew: bool = True
+    deskew_max_angle: float = Field(10.0, ge=0.5, le=45)
+    deskew_min_angle: float = Field(0.2, ge=0)  # smaller skews are left alone (no resampling)
+    # 0/90/180/270 and horizontal vs vertical (竖排), decided by the engine's recogniser confidence
+    orientation: bool = True
+    clean_background: bool = True  # divide out stains and uneven light; keeps seals and colour
+    # Red seals (印章) left out of the OCR copy only (they hide the lines under them from the
+    # detector); the access copy and the PDF keep them. Red text lines (红头) are not seals.
+    mask_seals: bool = True
+    despeckle: bool = True  # 3x3 median against dust, on pages with at least this many specks:
+    despeckle_min_specks: float = Field(20.0, ge=0)  # per square inch
+    binarise: bool = False  # adaptive threshold; off: measured no better for PP-OCR
+
+
 class OcrSettings(Strict):
     engine: str = "paddleocr"
+    # How PP-OCR reads a vertical column: "rotate" it by 90° (PP-OCR's own way) or "restack" its
+    # characters upright into a horizontal strip (README, "Vertical text": measured).
+    vertical_lines: Literal["rotate", "restack"] = "restack"
+    # Engine for pages found to be vertical (竖排); None: the engine above.
+    vertical_engine: str | None = None
     # A model set in the model cache (see pipeline.ocr.models) or a directory a user brings that
     # holds det.onnx, rec.onnx and dict.txt.
-    models: str = "ppocr-v4-mobile"
+    models: str = "ppocr-v5-mobile"
     # Detector input: PaddleOCR 2.x shrinks pages so the long side is at most this many pixels.
     # 1800 measured best on the 300-dpi samples (README, "OCR engine"); 960 loses lines.
     det_limit_type: Literal["max", "min"] = "max"
@@ -38,10 +73,21 @@ class OcrSettings(Strict):
     # The per-line rotation classifier drops whole upright lines; page orientation is decided once
     # per page instead (OCR-ENGINES.md).
     use_angle_cls: bool = False
+    # Lines the recogniser reads with lower confidence are dropped as noise (paddleocr's drop_score).
+    drop_score: float = Field(0.5, ge=0, le=1)
+    rec_batch_num: int = Field(6, ge=1, le=256)  # text lines per recogniser call
+    # Engine threads per process; parallelism across pages is `workers` processes.
     threads: int = Field(1, ge=1, le=64)
+    # ONNX Runtime's memory arena: faster by a little, but keeps the largest page's memory.
+    memory_arena: bool = False
+    # Engine processes that recognise pages in parallel in one task (1: in the task's process).
+    workers: int = Field(1, ge=1, le=64)
+    # Pages whose mean line confidence is below this are flagged for review.
+    review_below: float = Field(0.80, ge=0, le=1)
     # Pages per Prefect task: per-file tasks drown the orchestrator.
     pages_per_task: int = Field(8, ge=1, le=10_000)
     pdf_render_dpi: int = Field(300, ge=72, le=1200)
+    tesseract: TesseractSettings = TesseractSettings()
 
 
 class LimitSettings(Strict):
@@ -179,6 +225,7 @@ class Settings(Strict):
     output_dir: Path | None = None  # default: data_dir / "output"
     plans_dir: Path = REPO_CONFIGS / "plans"
     ocr: OcrSettings = OcrSettings()
+    preprocess: PreprocessSettings = PreprocessSettings()
     limits: LimitSettings = LimitSettings()
     qc: QcSettings = QcSettings()
     search: SearchSettings = SearchSettings()

@@ -6,6 +6,7 @@ Flows (``flows/``) and the tests call these; nothing here knows about Prefect.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,13 +18,13 @@ import PIL
 from pipeline import __version__
 from pipeline.config import Settings
 from pipeline.errors import InputFileError
-from pipeline.export import get_writer
+from pipeline.export import PdfPage, WritePDF, get_writer
 from pipeline.export.writers import atomic_write
 from pipeline.ingest import Failure, PageRef, scan_batch
 from pipeline.ingest.fixity import digest_bytes, digest_file
 from pipeline.ingest.pages import load_page
 from pipeline.ocr.engines import OcrEngine
-from pipeline.ocr.recognise import recognise_page
+from pipeline.ocr.recognise import PageRecogniser, Recognised, ocr_signature
 from pipeline.ocr.types import OcrLine, PageText
 from pipeline.qc.report import QcReport, write_reports
 from pipeline.qc.rules import check_batch, check_page, reconcile
@@ -58,6 +59,8 @@ class OcrResult:
     failures: list[Failure] = field(default_factory=list)
     engine_seconds: float = 0.0
     total_seconds: float = 0.0
+    review: list[dict] = field(default_factory=list)  # pages below the confidence threshold
+    items: set[str] = field(default_factory=set)  # 档号 of items with pages recognised
 
 
 def pdfium_version() -> str:
@@ -136,48 +139,142 @@ def _pdf_text_page(ref: PageRef, width: int, height: int) -> PageText:
     return PageText(lines, width, height, PDF_TEXT_SIGNATURE)
 
 
-def recognise_pages(pages: list[PageRef], settings: Settings, store: SQLiteStore, engine: OcrEngine,
-                    batch: str, run_id: str | None = None) -> OcrResult:
+def review_reason(page: PageText, settings: Settings) -> str | None:
+    """Why a person should check this page, or None: mean confidence below the profile's bar."""
+    conf = page.mean_confidence
+    bar = settings.ocr.review_below
+    if conf is None:
+        return "no text recognised"
+    if conf < bar:
+        return f"mean line confidence {conf:.2f} below {bar:.2f}"
+    return None
+
+
+def _read_and_recognise(ref: PageRef, settings: Settings, recogniser: PageRecogniser) -> tuple[PageText, bytes]:
+    image = load_page(ref.path, ref.format, ref.index, settings.limits.max_image_pixels, settings.ocr.pdf_render_dpi)
+    rec: Recognised = recogniser(image)
+    # The access copy is the upright derivative the boxes refer to: what search results, the
+    # web page and the 双层PDF show. The master is never written.
+    buf = BytesIO()
+    rec.image.save(buf, "JPEG", quality=85, dpi=rec.image.info.get("dpi", (300, 300)))
+    return rec.page, buf.getvalue()
+
+
+# One recogniser per worker process, built by the pool's initialiser.
+_WORKER: PageRecogniser | None = None
+
+
+def _worker_init(settings: Settings) -> None:
+    global _WORKER
+    _WORKER = PageRecogniser(settings)
+
+
+def _worker_page(ref: PageRef, settings: Settings) -> tuple[PageText, bytes]:
+    return _read_and_recognise(ref, settings, _WORKER)
+
+
+_POOLS: dict[str, object] = {}
+
+
+def page_pool(settings: Settings):
+    """``ocr.workers`` processes, each with one single-threaded engine, kept for the process's life.
+
+    One engine per core with pages in parallel beats one engine with more threads on a shared
+    machine (OCR-ENGINES.md); spawned, so no ONNX Runtime state is forked.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    key = f"{settings.ocr.workers}:{settings.model_dump_json()}"
+    if key not in _POOLS:
+        _POOLS[key] = ProcessPoolExecutor(settings.ocr.workers, mp_context=mp.get_context("spawn"),
+                                          initializer=_worker_init, initargs=(settings,))
+    return _POOLS[key]
+
+
+def close_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(cancel_futures=True)
+    _POOLS.clear()
+
+
+def _born_digital(ref: PageRef, settings: Settings) -> tuple[PageText, bytes]:
+    image = load_page(ref.path, ref.format, ref.index, settings.limits.max_image_pixels, settings.ocr.pdf_render_dpi)
+    buf = BytesIO()
+    image.save(buf, "JPEG", quality=85, dpi=image.info.get("dpi", (300, 300)))
+    return _pdf_text_page(ref, *image.size), buf.getvalue()
+
+
+def recognise_pages(
+    pages: list[PageRef],
+    settings: Settings,
+    store: SQLiteStore,
+    engine: OcrEngine | PageRecogniser | None,
+    batch: str,
+    run_id: str | None = None,
+) -> OcrResult:
+    """Recognise ``pages`` and store and write them; a born-digital page's own text is used as is.
+
+    ``engine``: an engine or recogniser to use in this process; None: the configured one, in a pool
+    of ``ocr.workers`` processes when that is more than one.
+    """
     result = OcrResult()
     write = get_writer("all")
     t_start = time.perf_counter()
-    signature = engine.signature()
+    use_pool = engine is None and settings.ocr.workers > 1
+    if use_pool:
+        signature = ocr_signature(settings)
+    else:
+        recogniser = engine if isinstance(engine, PageRecogniser) else PageRecogniser(settings, engine)
+        signature = recogniser.signature()
     made_by = {
-        signature: (f"dangan {__version__} ocr {signature}", engine.describe(settings)),
+        signature: (f"dangan {__version__} ocr {signature}",
+                    settings.model_dump(mode="json", include={"ocr", "preprocess"})),
         PDF_TEXT_SIGNATURE: (f"dangan {__version__} pdf-text via pypdfium2 {pdfium_version()}", {}),
     }
-    for ref in pages:
+    todo = [ref for ref in pages
+            if not store.page_done(ref.refcode, ref.page_no, ref.file_sha256, signature_for(ref, signature))]
+    result.skipped = len(pages) - len(todo)
+    ocr_refs = [ref for ref in todo if ref.text is None]
+    if use_pool and ocr_refs:
+        pool = page_pool(settings)
+        futures = {id(ref): pool.submit(_worker_page, ref, settings) for ref in ocr_refs}
+    for ref in todo:
+        if ref.text is not None:
+            def get(ref=ref):
+                return _born_digital(ref, settings)
+        elif use_pool:
+            get = futures[id(ref)].result
+        else:
+            def get(ref=ref):
+                return _read_and_recognise(ref, settings, recogniser)
         sig = signature_for(ref, signature)
-        if store.page_done(ref.refcode, ref.page_no, ref.file_sha256, sig):
-            result.skipped += 1
-            continue
         try:
-            image = load_page(ref.path, ref.format, ref.index, settings.limits.max_image_pixels,
-                              settings.ocr.pdf_render_dpi)
-            if ref.text is not None:
-                page = _pdf_text_page(ref, *image.size)
-            else:
-                page = recognise_page(engine, image)
-                result.engine_seconds += page.seconds
+            page, jpeg = get()
             stem = page_stem(settings, ref)
-            # Access copy of the page: what search results and the web page show.
+            # Access copy of the page: what search results, the web page and the 双层PDF show.
             image_path = stem.with_name(stem.name + ".jpg")
-            buf = BytesIO()
-            image.save(buf, "JPEG", quality=85, dpi=image.info.get("dpi", (300, 300)))
-            atomic_write(image_path, buf.getvalue())
+            atomic_write(image_path, jpeg)
             meta = {"refcode": ref.refcode, "page": ref.page_no, "source": ref.relpath,
                     "source_sha256": ref.file_sha256, "source_page_index": ref.index, "image": str(image_path),
                     "text_source": "pdf-text" if ref.text is not None else "ocr"}
             outputs = write(page, meta, stem)
-            store.save_page_text(ref, page, str(image_path), batch, run_id)
-            store.record_derivative(str(image_path), ref.refcode, ref.page_no, "access-image",
-                                    digest_bytes(buf.getvalue()), ref.file_sha256, f"Pillow {PIL.__version__}",
-                                    {"format": "JPEG", "quality": 85, "pdf_render_dpi": settings.ocr.pdf_render_dpi}, run_id)
+            review = review_reason(page, settings) if ref.text is None else None
+            store.save_page_text(ref, page, str(image_path), batch, run_id, review)
+            store.record_derivative(str(image_path), ref.refcode, ref.page_no, "access-image", digest_bytes(jpeg),
+                                    ref.file_sha256, f"Pillow {PIL.__version__}",
+                                    {"format": "JPEG", "quality": 85, "pdf_render_dpi": settings.ocr.pdf_render_dpi},
+                                    run_id)
             tool, params = made_by[sig]
             for out in outputs:
                 store.record_derivative(str(out), ref.refcode, ref.page_no, out.suffix.lstrip("."),
                                         digest_file(out), ref.file_sha256, tool, params, run_id)
+            if review:
+                log.warning("%s page %d flagged for review: %s", ref.refcode, ref.page_no, review)
+                result.review.append({"refcode": ref.refcode, "page": ref.page_no, "reason": review})
             result.done += 1
+            result.items.add(ref.refcode)
+            result.engine_seconds += page.seconds
         except InputFileError as exc:
             failure = Failure(ref.relpath, exc.kind, exc.reason, "ocr", ref.refcode, ref.page_no)
         except Exception as exc:  # an engine crash fails this page, not the batch
@@ -190,3 +287,29 @@ def recognise_pages(pages: list[PageRef], settings: Settings, store: SQLiteStore
         result.failures.append(failure)
     result.total_seconds = time.perf_counter() - t_start
     return result
+
+
+def page_from_json(path: Path) -> PageText:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    lines = tuple(OcrLine(ln["text"], ln["confidence"], tuple(tuple(p) for p in ln["polygon"])) for ln in doc["lines"])
+    return PageText(lines, doc["width"], doc["height"], doc["engine"], meta={"vertical": doc.get("vertical", False)})
+
+
+def write_item_pdfs(refcodes: set[str] | list[str], settings: Settings, store: SQLiteStore) -> list[Path]:
+    """The searchable 双层PDF of each item, from its recognised pages' access copies and lines."""
+    from PIL import Image
+
+    written = []
+    for refcode in sorted(refcodes):
+        rows = store.item_pages(refcode)
+        pages = []
+        for row in rows:
+            stem = settings.out_dir / refcode / f"page-{row['page_no']:04d}"
+            jpeg = Path(row["image_path"]).read_bytes()
+            with Image.open(BytesIO(jpeg)) as im:
+                dpi = float((im.info.get("dpi") or (300, 300))[0] or 300)
+                grey = im.mode == "L"
+            pages.append(PdfPage(page_from_json(stem.with_name(stem.name + ".json")), jpeg, dpi, grey))
+        if pages:
+            written.append(WritePDF().write(pages, settings.out_dir / refcode / f"{refcode}.pdf", title=refcode))
+    return written

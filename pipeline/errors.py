@@ -97,6 +97,8 @@ class DuplicateFile(InputFileError):
 
 
 class OcrFailed(DanganError):
+    """The engine failed on a page (crash, timeout): that page fails, the batch goes on."""
+
     kind = "ocr-failed"
 
 

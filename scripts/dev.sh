@@ -41,8 +41,11 @@ pick_python() {
 }
 
 setup() {
-  # libgomp1: OpenMP runtime of paddlepaddle and onnxruntime.
-  need_debs libgomp1 ca-certificates
+  # libgomp1: OpenMP runtime of paddlepaddle and onnxruntime. tesseract-ocr + Chinese packs: the
+  # comparison/fallback engine; fonts-noto-cjk: generated test pages; poppler-utils and chromium:
+  # the tests that read the 双层PDF's text layer back.
+  need_debs libgomp1 ca-certificates tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-chi-sim-vert \
+    tesseract-ocr-chi-tra tesseract-ocr-chi-tra-vert fonts-noto-cjk poppler-utils chromium
   if [ ! -x "$VENV/bin/python" ]; then
     local py
     py=$(pick_python)

@@ -82,3 +82,29 @@ def test_run_ephemeral_reports_bad_files_and_exits_2(tmp_path, model_dir):
     assert "1 pages; recognised 1" in r.stdout or "recognised 1" in r.stdout
     assert "FAILED J001-WS-2021-Y-BGS-0002.jpg [ingest/corrupt-file]" in r.stderr
     assert "FAILED J001-WS-2021-Y-BGS-0009.jpg [ingest/empty-file]" in r.stderr
+
+
+@pytest.mark.slow
+def test_ocr_command_stdout_and_output_dir(tmp_path, model_dir):
+    from bench.pages import make_page
+
+    from pipeline.export.alto import validate_alto
+    from pipeline.export.hocr import validate_hocr
+
+    page = make_page("horizontal", 11, dpi=200, size=(1654, 500))
+    img = tmp_path / "scan.png"
+    page.image.save(img, dpi=(200, 200))
+    env = {"DANGAN_MODEL_DIR": str(model_dir), "DANGAN_DATA_DIR": str(tmp_path / "data")}
+    res = CliRunner().invoke(cli, ["ocr", str(img)], env=env)
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[0] == page.text.splitlines()[0]
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["ocr", str(img), "-o", str(out), "--format", "all"], env=env)
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["scan.alto.xml", "scan.hocr", "scan.json", "scan.pdf", "scan.txt"]
+    assert validate_alto((out / "scan.alto.xml").read_bytes()) == validate_hocr((out / "scan.hocr").read_bytes()) > 1
+    res = CliRunner().invoke(cli, ["ocr", str(tmp_path / "missing.png"), str(img)], env=env)
+    assert res.exit_code == 2 and "no such file" in res.output and page.text.splitlines()[0] in res.output
+    res = CliRunner().invoke(cli, ["ocr", str(img), "--format", "pdf"], env=env)
+    assert res.exit_code != 0 and "-o DIR" in res.output

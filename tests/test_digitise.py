@@ -2,6 +2,7 @@ import shutil
 
 import pytest
 
+from pipeline.ocr.recognise import ocr_signature
 from pipeline.digitise import ingest_batch, pending_pages, recognise_pages
 from pipeline.store import open_store
 
@@ -32,7 +33,7 @@ def test_rerun_adds_no_rows_and_calls_no_engine(sample_run):
         counting = CountingEngine(sample_run["engine"].engine)
         ing = ingest_batch(sample_run["batch"], s, store)
         assert ing.files_new == 0
-        assert pending_pages(ing.pages, store, counting.signature()) == []
+        assert pending_pages(ing.pages, store, ocr_signature(s)) == []
         result = recognise_pages(ing.pages, s, store, counting, ing.batch)
         after = store.counts()
     assert counting.calls == 0 and result.skipped == 6 and result.done == 0
@@ -60,3 +61,56 @@ def test_bad_files_fail_alone_with_reasons(tmp_path, settings, engine):
     assert "truncated" in failures["J001-WS-2021-Y-BGS-0002.jpg"][1]
     assert failures["J001-WS-2021-Y-BGS-0005.tif"] == ("empty-file", "the file is empty (0 bytes): rescan or recopy it")
     assert len(failures) == 2
+
+
+@pytest.mark.slow
+def test_item_pdfs_and_review_flags(sample_run):
+    import subprocess
+
+    from pipeline.digitise import review_reason, write_item_pdfs
+
+    s = sample_run["settings"]
+    with open_store(s.db_url) as store:
+        refcodes = {r["refcode"] for r in store.db.execute("SELECT refcode FROM pages WHERE ocr_state='done'")}
+        paths = write_item_pdfs(refcodes, s, store)
+        assert len(paths) == len(refcodes) == 4
+        pdf = next(p for p in paths if "0003" in p.name)  # the two-page PDF item
+        text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True).stdout
+        stored = "".join(r["text"] for r in store.db.execute(
+            "SELECT text FROM pages WHERE refcode='J001-WS·2022-D30-BGS-0003' ORDER BY page_no"))
+        assert "".join(text.split()) == "".join(stored.split())
+        assert store.reviews() == []  # the sample pages read confidently
+    strict = s.model_copy(update={"ocr": s.ocr.model_copy(update={"review_below": 0.999})})
+    page = sample_run["ocr"]
+    assert page.review == []
+    from pipeline.ocr.types import OcrLine, PageText
+
+    low = PageText((OcrLine("档案", 0.5, ()),), 1, 1, "e")
+    assert "below 0.80" in review_reason(low, s) and review_reason(low, strict)
+    assert review_reason(PageText((), 1, 1, "e"), s) == "no text recognised"
+
+
+@pytest.mark.slow
+def test_worker_pool_reads_pages_like_one_process(tmp_path, settings, engine):
+    """Two engine processes, pages in parallel: the same text as the in-process engine."""
+    from bench.pages import make_page
+    from pipeline.digitise import close_pools
+
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    for n, kind in enumerate(("horizontal", "skewed", "seal"), 1):
+        make_page(kind, 20 + n, dpi=200, size=(1654, 500)).image.save(batch / f"J009-WS-2020-Y-BGS-{n:04d}.png", dpi=(200, 200))
+    pooled = settings.model_copy(update={"ocr": settings.ocr.model_copy(update={"workers": 2})})
+    try:
+        with open_store(pooled.db_url) as store:
+            ing = ingest_batch(batch, pooled, store)
+            res = recognise_pages(ing.pages, pooled, store, None, ing.batch)
+            texts = {r["refcode"]: r["text"] for r in store.db.execute("SELECT refcode, text FROM pages")}
+    finally:
+        close_pools()
+    assert res.done == 3 and res.failures == []
+    single = settings.model_copy(update={"data_dir": tmp_path / "single"})
+    with open_store(single.db_url) as store:
+        ing = ingest_batch(batch, single, store)
+        recognise_pages(ing.pages, single, store, engine, ing.batch)
+        assert texts == {r["refcode"]: r["text"] for r in store.db.execute("SELECT refcode, text FROM pages")}

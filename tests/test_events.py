@@ -15,7 +15,8 @@ def test_event_log_per_refcode_and_json_export(sample_run):
     events = json.loads(res.output)
     types = [e["type"] for e in events]
     assert types[:2] == ["ingestion", "message digest calculation"]
-    assert types.count("ocr") == 2 and types.count("derivative creation") == 6  # 2 pages x jpg/json/txt
+    # 2 pages x (access jpg, json, txt, hOCR, ALTO)
+    assert types.count("ocr") == 2 and types.count("derivative creation") == 10
     digest = events[1]["detail"]
     assert len(digest["sha256"]) == 64 and len(digest["sm3"]) == 64
     assert {e["refcode"] for e in events} == {"J001-WS·2021-Y-BGS-0001"}

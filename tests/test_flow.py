@@ -56,7 +56,7 @@ def test_flow_shows_batched_tasks_and_reruns_skip(prefect_server, tmp_path, mode
         names = sorted(t.name.rsplit("-", 1)[0] if not t.name.startswith(("ocr-pages", "speech-")) else
                        t.name.split("-")[0] + ("-pages" if t.name.startswith("ocr") else "") for t in tasks)
         # 6 pages at 8 pages per task: one OCR task, not one per page; 2 recordings, one speech task.
-        assert names == ["ingest", "ocr-pages", "plan-ocr", "plan-speech", "progress", "speech"]
+        assert names == ["export-items", "ingest", "ocr-pages", "plan-ocr", "plan-speech", "progress", "speech"]
         assert all(t.state.is_completed() for t in tasks)
         artifacts = client.read_artifacts(limit=100, sort=ArtifactSort.CREATED_DESC)
         assert any(a.key == "progress-tianjin-2021-2025" for a in artifacts)

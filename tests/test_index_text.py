@@ -54,3 +54,21 @@ def test_search_equals_brute_force_substring(tmp_path):
         store._index(db, "page:R:0", "page", "R", 0, "全新的内容")
     assert {r["page_no"] for r in store.search(parse("全新"), ["开放"], Filters())["rows"]} == {0}
     store.close()
+
+
+def test_traditional_and_simplified_find_each_other(tmp_path):
+    from pipeline.index.text import compact, simplified, snippet
+    from pipeline.store import open_store
+
+    assert simplified("檔案館藏") == "档案馆藏" and compact("檔案 館").chars == "档案馆"
+    assert snippet("本館收藏檔案三千卷", ["档案"], 4) == "本館收藏【檔案】三千卷"  # shown as printed
+    with open_store(f"sqlite:///{tmp_path / 's.sqlite'}") as store:
+        with store.tx() as db:
+            db.execute("INSERT INTO items(refcode, fonds, open_status, updated_at) VALUES ('J1-WS·2020-Y-0001', 'J1', '开放', 'x')")
+            db.execute("INSERT INTO items(refcode, fonds, open_status, updated_at) VALUES ('J1-WS·2020-Y-0002', 'J1', '开放', 'x')")
+            store._index(db, "page:a:1", "page", "J1-WS·2020-Y-0001", 1, "民國檔案整理")
+            store._index(db, "page:b:1", "page", "J1-WS·2020-Y-0002", 1, "新中国档案整理")
+        for q in ("档案整理", "檔案整理"):
+            assert store.search(parse(q), ["开放"], Filters())["total"] == 2, q
+        assert store.search(parse("民国"), ["开放"], Filters())["total"] == 1
+        assert store.search(parse("中國"), ["开放"], Filters())["total"] == 1

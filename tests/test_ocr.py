@@ -24,19 +24,19 @@ def test_mean_confidence_weights_by_characters():
 
 
 def test_model_cache_checks_digests(tmp_path, model_dir):
-    paths = resolve("ppocr-v4-mobile", model_dir)
+    paths = resolve("ppocr-v5-mobile", model_dir)  # the default set, fetched by setup
     assert paths.det.stat().st_size > 1_000_000
-    assert len(paths.dict.read_text(encoding="utf-8").splitlines()) == 6623
+    assert len(paths.dict.read_text(encoding="utf-8").splitlines()) == 18383
     with pytest.raises(ModelNotFound, match="fetch"):
-        resolve("ppocr-v4-mobile", tmp_path)
-    bad = tmp_path / "ppocr-v4-mobile"
+        resolve("ppocr-v5-mobile", tmp_path)
+    bad = tmp_path / "ppocr-v5-mobile"
     bad.mkdir()
     for name in ("det.onnx", "rec.onnx", "cls.onnx", "dict.txt"):
         (bad / name).write_bytes((paths.det.parent / name).read_bytes())
     (bad / "det.onnx").write_bytes(b"tampered")
     with pytest.raises(ModelNotFound, match="SHA-256"):
-        resolve("ppocr-v4-mobile", tmp_path)
-    assert "Apache" in MODEL_SETS["ppocr-v4-mobile"].licence
+        resolve("ppocr-v5-mobile", tmp_path)
+    assert all("Apache" in m.licence for m in MODEL_SETS.values())
 
 
 def test_user_model_folder_needs_its_files(tmp_path):
@@ -62,3 +62,18 @@ def test_sample_pages_cer_at_most_5_percent(sample_run):
             chars += n
     assert len(rows) == 6
     assert errors / chars <= 0.05, errors / chars
+
+
+def test_latin_punctuation_between_chinese_becomes_full_width():
+    from pipeline.ocr.punctuation import restore
+
+    assert restore("档案馆O") == "档案馆。" and restore("档案,馆藏:目录") == "档案，馆藏：目录"
+    assert restore("共1,000卷") == "共1,000卷" and restore("PDF:A") == "PDF:A" and restore("No.1档O案") == "No.1档。案"
+    assert restore("OCR识别") == "OCR识别"
+
+
+def test_a_lone_o_after_chinese_is_a_full_stop():
+    from pipeline.ocr.punctuation import restore_lines
+
+    lines = [OcrLine("档案馆", 0.9, ()), OcrLine("O", 0.6, ()), OcrLine("ISO", 0.9, ()), OcrLine("O", 0.5, ())]
+    assert [ln.text for ln in restore_lines(lines)] == ["档案馆", "。", "ISO", "O"]

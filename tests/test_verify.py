@@ -31,7 +31,7 @@ def test_intact_then_changed_missing_untracked(digitised):
     with open_store(settings.db_url) as store:
         report = verify(store, str(batch))
         assert report.intact and report.problems == []
-        assert report.checked == 2 + 3  # two masters; access copy, JSON and TXT of the recognised page
+        assert report.checked == 2 + 5  # two masters; access copy, JSON, TXT, hOCR and ALTO of the recognised page
         derivative = store.db.execute("SELECT path FROM derivatives WHERE kind='txt'").fetchone()["path"]
 
         data = bytearray((batch / "J001-WS-2021-Y-BGS-0002.jpg").read_bytes())
@@ -45,7 +45,7 @@ def test_intact_then_changed_missing_untracked(digitised):
                        ("untracked", "J002-WS-2022-Y-ZHC-0009.png")]
         assert not report.intact
         checks = store.events(type_="fixity check")
-        assert len(checks) == 10 and {e["outcome"] for e in checks} == {"success", "failure"}
+        assert len(checks) == 14 and {e["outcome"] for e in checks} == {"success", "failure"}
         runs = store.db.execute("SELECT state FROM runs WHERE kind='fixity' ORDER BY started_at").fetchall()
         assert [r["state"] for r in runs] == ["completed", "fixity_failed"]
 

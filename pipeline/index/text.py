@@ -1,8 +1,9 @@
 """Text normalisation and the terms the full-text index stores.
 
 Chinese has no spaces between words, so the index stores overlapping character bigrams of each
-text's *compact form* (normalised, punctuation and whitespace dropped, OCR line breaks re-joined)
-plus its final character. Then:
+text's *compact form* (normalised: NFKC, traditional to simplified with OpenCC t2s, lower case;
+punctuation and whitespace dropped, OCR line breaks re-joined) plus its final character. Indexed
+text and queries are normalised alike, so 檔案 and 档案 find each other. Then:
 
 * a 1-character word is a prefix query on those terms (every character starts a bigram or ends
   the text),
@@ -18,14 +19,35 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 # A line break beside a CJK character is layout, not a word boundary: re-join without a space.
 _CJK_BREAK = re.compile(r"\s*\n\s*(?=[^\x00-\x7f])|(?<=[^\x00-\x7f])\s*\n\s*")
 
 
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def simplified(text: str) -> str:
+    """Traditional characters to simplified (OpenCC t2s, character by character so every
+    character keeps its position): the index and queries both go through it, so 檔案 and 档案
+    find each other. Text stored for display stays as printed."""
+    if text.isascii():
+        return text
+    conv = _t2s().convert
+    out = conv(text)
+    if len(out) == len(text):
+        return out
+    return "".join(c2 if len(c2 := conv(c)) == 1 else c for c in text)
+
+
 def normalise_char(c: str) -> str:
-    """NFKC (full-width to half-width, compatibility forms) and lower case."""
-    return unicodedata.normalize("NFKC", c).lower()
+    """NFKC (full-width to half-width, compatibility forms), traditional to simplified, lower case."""
+    return simplified(unicodedata.normalize("NFKC", c)).lower()
 
 
 @dataclass(frozen=True)
@@ -39,8 +61,8 @@ class Compact:
 def compact(text: str) -> Compact:
     chars: list[str] = []
     origin: list[int] = []
-    for i, c in enumerate(text):
-        for n in normalise_char(c):
+    for i, c in enumerate(simplified(text)):  # same length as text: origins stay right
+        for n in unicodedata.normalize("NFKC", c).lower():
             if n.isalnum():
                 chars.append(n)
                 origin.append(i)

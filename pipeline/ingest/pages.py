@@ -95,3 +95,23 @@ def load_page(path: Path, fmt: FileFormat, index: int, max_pixels: int, pdf_dpi:
         return out
     finally:
         img.close()
+
+
+def page_count(path: Path, fmt: FileFormat, max_pixels: int) -> int:
+    if fmt == PDF:
+        doc = open_pdf(path)
+        try:
+            return len(doc)
+        finally:
+            doc.close()
+    img = open_image(path, max_pixels)
+    try:
+        return getattr(img, "n_frames", 1)
+    finally:
+        img.close()
+
+
+def iter_pages(path: Path, fmt: FileFormat, max_pixels: int, pdf_dpi: int = 300):
+    """Every page of a loose file (``dangan ocr``), decoded one at a time."""
+    for i in range(page_count(path, fmt, max_pixels)):
+        yield load_page(path, fmt, i, max_pixels, pdf_dpi)

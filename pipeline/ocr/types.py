@@ -26,11 +26,15 @@ class PageText:
     height: int
     engine: str  # engine signature: name, version, models, parameters
     seconds: float = 0.0
-    meta: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)  # preprocessing steps, orientation, layout, timings
 
     @property
     def text(self) -> str:
         return "\n".join(line.text for line in self.lines)
+
+    @property
+    def vertical(self) -> bool:
+        return bool(self.meta.get("vertical"))
 
     @property
     def mean_confidence(self) -> float | None:
@@ -38,3 +42,17 @@ class PageText:
             return None
         total = sum(len(line.text) for line in self.lines) or 1
         return sum(line.confidence * len(line.text) for line in self.lines) / total
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """How a page lies: ``angle`` turns it upright (degrees counter-clockwise, 0/90/180/270) and
+    ``vertical`` says its text is set in columns (竖排). ``scores`` are the evidence per candidate."""
+
+    angle: int = 0
+    vertical: bool = False
+    confidence: float = 0.0
+    scores: dict = field(default_factory=dict)
+    # Text boxes the engine found on the page as given, when it needs no turn: the engine may
+    # reuse them instead of detecting again (same geometry after photometric cleaning).
+    boxes: list | None = field(default=None, compare=False, repr=False)

@@ -199,6 +199,16 @@ CREATE TABLE IF NOT EXISTS holdings (
     source            TEXT,
     PRIMARY KEY (institution, fonds, as_of)   -- history: one row per count date
 );
+CREATE TABLE IF NOT EXISTS reviews (           -- pages a person should check (QC), e.g. low OCR confidence
+    refcode   TEXT NOT NULL,
+    page_no   INTEGER NOT NULL,
+    kind      TEXT NOT NULL,                  -- low-confidence
+    reason    TEXT NOT NULL,
+    mean_conf REAL,
+    run_id    TEXT,
+    at        TEXT NOT NULL,
+    PRIMARY KEY (refcode, page_no, kind)
+);
 CREATE TABLE IF NOT EXISTS query_log (
     id    INTEGER PRIMARY KEY,
     at    TEXT NOT NULL,
@@ -424,8 +434,11 @@ class SQLiteStore:
         ).fetchone()
         return row is not None
 
-    def save_page_text(self, ref, page, image_path: str, batch: str, run_id: str | None) -> None:
-        """Store a page's text and lines and (re)index it, all in one transaction."""
+    def save_page_text(self, ref, page, image_path: str, batch: str, run_id: str | None,
+                       review: str | None = None) -> None:
+        """Store a page's text and lines and (re)index it, all in one transaction.
+
+        ``review``: why a person should check this page (low confidence), or None."""
         key = f"page:{ref.refcode}:{ref.page_no}"
         with self.tx() as db:
             db.execute(
@@ -445,6 +458,12 @@ class SQLiteStore:
                 "DELETE FROM failures WHERE batch=? AND path=? AND page_no=? AND stage='ocr'",
                 (batch, ref.relpath, ref.page_no),
             )
+            db.execute("DELETE FROM reviews WHERE refcode=? AND page_no=? AND kind='low-confidence'",
+                       (ref.refcode, ref.page_no))
+            if review:
+                db.execute("INSERT INTO reviews(refcode, page_no, kind, reason, mean_conf, run_id, at) "
+                           "VALUES (?,?,?,?,?,?,?)",
+                           (ref.refcode, ref.page_no, "low-confidence", review, page.mean_confidence, run_id, now()))
             self._event(db, run_id, "ocr", ref.refcode, ref.relpath, "success",
                         {"page": ref.page_no, "engine": page.engine, "lines": len(page.lines)})
 
@@ -681,10 +700,21 @@ class SQLiteStore:
     # -- reporting -------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         tables = ("items", "files", "pages", "lines", "docs", "failures", "runs", "events", "qc_findings", "derivatives",
-                  "av", "segments")
+                  "av", "segments", "reviews")
         out = {t: self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
         out["docs_fts"] = self.db.execute("SELECT count(*) FROM docs_fts").fetchone()[0]
         return out
+
+    def reviews(self, refcodes: list[str] | None = None) -> list[sqlite3.Row]:
+        """Pages flagged for a person to check, by 档号 and page."""
+        rows = self.db.execute("SELECT * FROM reviews ORDER BY refcode, page_no").fetchall()
+        return [r for r in rows if refcodes is None or r["refcode"] in refcodes]
+
+    def item_pages(self, refcode: str) -> list[sqlite3.Row]:
+        """An item's recognised pages in order, with their lines as JSON (for item-level outputs)."""
+        return self.db.execute(
+            "SELECT * FROM pages WHERE refcode=? AND ocr_state='done' ORDER BY page_no", (refcode,)
+        ).fetchall()
 
     def failures(self, batch: str | None = None) -> list[sqlite3.Row]:
         if batch is None:

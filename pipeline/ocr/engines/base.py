@@ -12,20 +12,31 @@ import numpy as np
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
-from pipeline.ocr.types import OcrLine
+from pipeline.ocr.types import OcrLine, Orientation
 
 _REGISTRY: dict[str, type[OcrEngine]] = {}
 
 
 class OcrEngine(ABC):
     name: ClassVar[str]
+    # Whether the engine reads dangan's cleaned page (background flattened, specks removed) or
+    # the plain upright page: Tesseract binarises itself and finds no text on flattened pages.
+    reads_cleaned: ClassVar[bool] = True
 
     def __init__(self, settings: Settings):
         self.settings = settings
 
     @abstractmethod
-    def recognise(self, image: np.ndarray) -> list[OcrLine]:
-        """Lines found on one page image (H x W x 3 RGB or H x W grey, uint8), in any order."""
+    def recognise(self, image: np.ndarray, vertical: bool = False, boxes: list | None = None) -> list[OcrLine]:
+        """Lines found on one upright page image (H x W x 3 RGB or H x W grey, uint8), in any order.
+
+        ``vertical``: the page is set in columns (竖排), as ``get_orientation`` found.
+        ``boxes``: text boxes this engine's ``get_orientation`` found on the page, to reuse.
+        """
+
+    def get_orientation(self, image: np.ndarray) -> Orientation:
+        """How the page lies (after OCRmyPDF's ``get_orientation``). Engines that cannot tell say 0."""
+        return Orientation()
 
     @classmethod
     @abstractmethod
@@ -53,7 +64,7 @@ def register(cls: type[OcrEngine]) -> type[OcrEngine]:
 
 
 def _load_builtin() -> None:
-    from pipeline.ocr.engines import paddle  # noqa: F401  (registers itself)
+    from pipeline.ocr.engines import paddle, tesseract  # noqa: F401  (they register themselves)
 
     for ep in entry_points(group="dangan.ocr_engines"):
         register(ep.load())
@@ -78,6 +89,11 @@ def engine_signature(settings: Settings) -> str:
 
 def create_engine(settings: Settings) -> OcrEngine:
     return engine_class(settings)(settings)
+
+
+def with_engine(settings: Settings, name: str) -> Settings:
+    """The same settings with another engine (for routing vertical pages)."""
+    return settings.model_copy(update={"ocr": settings.ocr.model_copy(update={"engine": name})})
 
 
 _SHARED: dict[str, OcrEngine] = {}

@@ -1,0 +1,241 @@
+"""CER and seconds per page by page kind: dangan vs the same engine raw vs Tesseract. Not a test.
+
+For each generated archive-like page (bench/pages.py: horizontal simplified, vertical traditional,
+skewed 2-5°, noisy, low-contrast, with a seal, two columns; A4 at 300 dpi by default) it runs,
+in one process and one run:
+
+  (a) dangan: the default engine with dangan's preprocessing, orientation and layout,
+  (b) the same engine with no preprocessing (the page as scanned, read as horizontal),
+  (c) Tesseract with OCRmyPDF's usual settings (``-l chi_sim``, automatic page segmentation
+      ``--psm 3``, no image cleaning, ``OMP_THREAD_LIMIT=1``; ``chi_tra_vert`` on the vertical
+      traditional pages), run directly (OCRmyPDF itself is not installed: see the README),
+
+and prints CER (whitespace removed) per kind, s/page, the ratios, and the peak RSS of this
+process. Throughput with one single-threaded engine per core (``--workers``) is measured on the
+same pages for dangan and Tesseract.
+
+    .venv/bin/python bench/ocr.py [--pages-per-kind 2] [--dpi 300] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.pages import KINDS, make_page  # noqa: E402
+
+
+def cer(hyp: str, ref: str) -> tuple[int, int]:
+    a, b = "".join(hyp.split()), "".join(ref.split())
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1], len(b)
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _settings(engine: str, preprocess: bool):
+    from pipeline.config import load_settings
+
+    s = load_settings()
+    return s.model_copy(update={"ocr": s.ocr.model_copy(update={"engine": engine}),
+                                "preprocess": s.preprocess.model_copy(update={"enabled": preprocess})})
+
+
+_REC = None
+
+
+def _init(engine: str, preprocess: bool) -> None:
+    global _REC
+    from pipeline.ocr.recognise import PageRecogniser
+
+    _REC = PageRecogniser(_settings(engine, preprocess))
+
+
+def _make(job: tuple[str, int, int], work: Path) -> tuple[str, Path]:
+    kind, seed, dpi = job
+    page = make_page(kind, seed, dpi=dpi)
+    path = work / f"{kind}-{seed}.png"
+    page.image.save(path, dpi=(dpi, dpi), compress_level=1)
+    return page.text, path
+
+
+def _load(path: Path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()
+        return im
+
+
+def _run(path: Path) -> tuple[float, float, str]:
+    """One page through dangan, from its file (decoding included, as in the flow)."""
+    t = time.perf_counter()
+    text = _REC(_load(path)).page.text
+    return time.perf_counter() - t, peak_mb(), text
+
+
+def tesseract_page(path: Path, kind: str, dpi: int) -> tuple[str, float]:
+    """Tesseract as OCRmyPDF runs it: the page image as it is, its language, automatic layout."""
+    import subprocess
+
+    lang = "chi_tra_vert" if kind == "vertical_tc" else "chi_sim"
+    t = time.perf_counter()
+    out = subprocess.run(["tesseract", str(path), "stdout", "-l", lang, "--psm", "3", "--dpi", str(dpi)],
+                         capture_output=True, env={**os.environ, "OMP_THREAD_LIMIT": "1"}, check=True).stdout.decode()
+    return out, time.perf_counter() - t
+
+
+def _tess(job):
+    path, kind, dpi = job
+    return tesseract_page(path, kind, dpi)
+
+
+def have_ocrmypdf() -> bool:
+    return shutil.which("ocrmypdf", path=str(Path(sys.executable).parent)) is not None
+
+
+def ocrmypdf_run(pngs: list[Path], lang: str, jobs: int, work: Path, dpi: int) -> tuple[list[str], float]:
+    """OCRmyPDF with its usual settings (``-l LANG --jobs N``, default PDF/A-2b output) on one PDF
+    of these page images (img2pdf: lossless, as a scanner's PDF); text per page from --sidecar."""
+    import subprocess
+
+    import img2pdf
+
+    src = work / f"in-{lang}-{jobs}-{len(pngs)}.pdf"
+    src.write_bytes(img2pdf.convert([str(p) for p in pngs], layout_fun=img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))))
+    side = src.with_suffix(".txt")
+    exe = str(Path(sys.executable).parent / "ocrmypdf")
+    t = time.perf_counter()
+    subprocess.run([exe, "-q", "-l", lang, "--jobs", str(jobs), "--sidecar", str(side), str(src),
+                    str(src.with_suffix(".ocr.pdf"))], check=True, env={**os.environ, "OMP_THREAD_LIMIT": "1"})
+    seconds = time.perf_counter() - t
+    return side.read_text(encoding="utf-8").split("\f")[: len(pngs)], seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pages-per-kind", type=int, default=2)
+    ap.add_argument("--dpi", type=int, default=300)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--kinds", default=",".join(KINDS))
+    args = ap.parse_args()
+    kinds = args.kinds.split(",")
+    jobs = [(k, 100 + i, args.dpi) for k in kinds for i in range(args.pages_per_kind)]
+    work = Path(tempfile.mkdtemp(prefix="dangan-bench-ocr-"))
+    # Pages are made before any timing, in another process (so this one's peak memory is the
+    # OCR's), and saved as PNG as a scanner would.
+    with ProcessPoolExecutor(1) as pool:
+        made = list(pool.map(_make, jobs, [work] * len(jobs)))
+    truth = {(k, s): text for (k, s, _), (text, _) in zip(jobs, made)}
+    paths = {(k, s): path for (k, s, _), (_, path) in zip(jobs, made)}
+    print(f"load before: {os.getloadavg()[0]:.2f} (1-min), {os.cpu_count()} cores, {len(jobs)} pages at {args.dpi} dpi")
+
+    from pipeline.config import load_settings
+    from pipeline.ocr.recognise import PageRecogniser
+
+    engine_name = load_settings().ocr.engine
+    results: dict[str, dict] = {}
+    # Sequential, one process, one thread: CER, s/page, peak memory.
+    for label, engine, pre in (("dangan", engine_name, True), ("raw", engine_name, False)):
+        rec = PageRecogniser(_settings(engine, pre))
+        rec(_load(paths[jobs[0][:2]]))  # warm-up
+        rows = []
+        for k, s, d in jobs:
+            t = time.perf_counter()
+            r = rec(_load(paths[(k, s)]))
+            rows.append((k, time.perf_counter() - t, r.page.text, r.page.seconds))
+        results[label] = {"rows": rows}
+    rss = peak_mb()
+    rows = []
+    anchor = "OCRmyPDF" if have_ocrmypdf() else "tesseract"
+    if anchor == "OCRmyPDF":  # one OCRmyPDF run per kind, one job: s/page on one core
+        for k in kinds:
+            mine = [(kk, s, d) for kk, s, d in jobs if kk == k]
+            lang = "chi_tra_vert" if k == "vertical_tc" else "chi_sim"
+            texts, sec = ocrmypdf_run([paths[(kk, s)] for kk, s, _ in mine], lang, 1, work, args.dpi)
+            rows += [(k, sec / len(mine), text, sec / len(mine)) for text in texts]
+    else:  # no OCRmyPDF installed: Tesseract directly with OCRmyPDF's settings
+        for k, s, d in jobs:
+            text, sec = tesseract_page(paths[(k, s)], k, d)
+            rows.append((k, sec, text, sec))
+    results["tesseract"] = {"rows": rows}
+
+    def per_kind(label):
+        out = {}
+        for (k, sec, text, eng), (_, s, _) in zip(results[label]["rows"], jobs):
+            e, n = cer(text, truth[(k, s)])
+            o = out.setdefault(k, [0, 0, 0.0, 0.0])
+            o[0] += e
+            o[1] += n
+            o[2] += sec
+            o[3] += eng
+        return out
+
+    tables = {label: per_kind(label) for label in results}
+    print(f"\n(c) = {anchor}" + (" 17.13 (-l chi_sim, chi_tra_vert on vertical pages; --jobs 1 here)"
+                                if anchor == "OCRmyPDF" else " run directly with OCRmyPDF's settings"))
+    print(f"\n{'kind':14s} {'dangan CER':>10s} {'raw CER':>8s} {'(c) CER':>9s}   {'dangan/(c)':>11s} "
+          f"{'pre gain':>8s}   {'s/pg dangan':>11s} {'raw':>6s} {'(c)':>6s}")
+    for k in kinds:
+        d, r, t = (tables[x][k] for x in ("dangan", "raw", "tesseract"))
+        n = args.pages_per_kind
+        cd, cr, ct = (100 * v[0] / max(v[1], 1) for v in (d, r, t))
+        gain = (1 - cd / cr) * 100 if cr else 0.0
+        print(f"{k:14s} {cd:9.1f}% {cr:7.1f}% {ct:8.1f}%   {cd / ct if ct else 0:11.2f} {gain:7.0f}%   "
+              f"{d[2] / n:11.2f} {r[2] / n:6.2f} {t[2] / n:6.2f}")
+    tot = {x: [sum(v[i] for v in tables[x].values()) for i in range(4)] for x in tables}
+    n = len(jobs)
+    print(f"{'all':14s} {100 * tot['dangan'][0] / tot['dangan'][1]:9.1f}% {100 * tot['raw'][0] / tot['raw'][1]:7.1f}% "
+          f"{100 * tot['tesseract'][0] / tot['tesseract'][1]:8.1f}%   {'':11s} {'':8s}   "
+          f"{tot['dangan'][2] / n:11.2f} {tot['raw'][2] / n:6.2f} {tot['tesseract'][2] / n:6.2f}")
+    print(f"\ndangan (preprocessing, orientation, routing, layout) over the raw engine: "
+          f"{100 * (tot['dangan'][2] / tot['raw'][2] - 1):+.0f}% time per page")
+    print(f"peak RSS of this process (one engine, sequential runs): {rss:.0f} MB")
+
+    # Throughput: all pages, `workers` single-threaded processes each.
+    w = args.workers
+    files = [paths[(k, s)] for k, s, _ in jobs]
+    with ProcessPoolExecutor(w, initializer=_init, initargs=(engine_name, True)) as pool:
+        list(pool.map(_run, files[:w]))  # load each worker's models first
+        t = time.perf_counter()
+        worker_rss = max(r[1] for r in pool.map(_run, files))
+        dangan_wall = time.perf_counter() - t
+    if anchor == "OCRmyPDF":  # its own page parallelism: one run, --jobs w, per language
+        tess_wall = 0.0
+        for lang, sel in (("chi_sim", [j for j in jobs if j[0] != "vertical_tc"]),
+                          ("chi_tra_vert", [j for j in jobs if j[0] == "vertical_tc"])):
+            if sel:
+                tess_wall += ocrmypdf_run([paths[(k, s)] for k, s, _ in sel], lang, w, work, args.dpi)[1]
+    else:
+        with ProcessPoolExecutor(w) as pool:
+            t = time.perf_counter()
+            list(pool.map(_tess, [(paths[(k, s)], k, d) for k, s, d in jobs]))
+            tess_wall = time.perf_counter() - t
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"\nthroughput, {w} worker processes x 1 thread, {n} pages:")
+    print(f"  dangan     {dangan_wall / n:6.2f} s/page wall  ({60 * n / dangan_wall:5.1f} pages/min), "
+          f"peak RSS per worker {worker_rss:.0f} MB")
+    print(f"  {anchor:10s} {tess_wall / n:6.2f} s/page wall  ({60 * n / tess_wall:5.1f} pages/min)")
+    print(f"  dangan / {anchor} throughput: {tess_wall / dangan_wall:.2f}x")
+    print(f"load after: {os.getloadavg()[0]:.2f} (1-min)")
+
+
+if __name__ == "__main__":
+    main()

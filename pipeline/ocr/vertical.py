@@ -1,0 +1,74 @@
+"""Vertical text (竖排) for recognisers trained on horizontal lines.
+
+PP-OCR's recogniser reads one horizontal line of upright characters. A vertical column turned by
+90° shows it sideways characters, which it reads badly (16-36% CER measured). Instead the column
+is cut into its characters (gaps in the row profile of the ink) and the characters are set side
+by side, upright, into one horizontal strip: the recogniser then sees what it was trained on.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def _ink(crop: np.ndarray) -> np.ndarray:
+    g = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    _, ink = cv2.threshold(g, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    return ink > 0
+
+
+def character_cells(crop: np.ndarray) -> list[tuple[int, int]]:
+    """Row ranges of the characters in an upright column image, top to bottom.
+
+    Ink runs separated by blank rows are merged while the merged piece stays within about one
+    character (a square as wide as the column's ink): 三 or 二 stay one character, a 。 after a
+    character stays its own.
+    """
+    ink = _ink(crop)
+    rows = ink.sum(axis=1) > max(1, 0.01 * ink.shape[1])
+    cols = np.nonzero(ink.sum(axis=0) > 0)[0]
+    if not rows.any() or len(cols) == 0:
+        return []
+    width = cols[-1] - cols[0] + 1
+    runs: list[list[int]] = []
+    start = None
+    for y, on in enumerate(np.append(rows, False)):
+        if on and start is None:
+            start = y
+        elif not on and start is not None:
+            runs.append([start, y])
+            start = None
+    cells: list[list[int]] = []
+    for r in runs:
+        if cells and r[1] - cells[-1][0] <= 1.1 * width and r[0] - cells[-1][1] < 0.3 * width:
+            cells[-1][1] = r[1]
+        else:
+            cells.append(r)
+    # A piece much taller than a character is several touching characters: cut it evenly.
+    out: list[tuple[int, int]] = []
+    for y0, y1 in cells:
+        n = max(1, round((y1 - y0) / width)) if (y1 - y0) > 1.5 * width else 1
+        step = (y1 - y0) / n
+        out.extend((round(y0 + i * step), round(y0 + (i + 1) * step)) for i in range(n))
+    return out
+
+
+def restack(crop: np.ndarray) -> np.ndarray:
+    """One horizontal strip of the column's characters, upright, left to right in reading order."""
+    cells = character_cells(crop)
+    h, w = crop.shape[:2]
+    if not cells:
+        return np.ascontiguousarray(np.rot90(crop))
+    size = max(w, max(y1 - y0 for y0, y1 in cells))
+    gap = max(2, size // 8)
+    bg = np.median(crop.reshape(-1, crop.shape[2]) if crop.ndim == 3 else crop.reshape(-1), axis=0)
+    strip = np.empty((size + 2 * gap, len(cells) * (size + gap) + gap, *crop.shape[2:]), crop.dtype)
+    strip[...] = bg
+    x = gap
+    for y0, y1 in cells:
+        piece = crop[y0:y1]
+        top = gap + (size - piece.shape[0]) // 2
+        strip[top : top + piece.shape[0], x + (size - w) // 2 : x + (size - w) // 2 + w] = piece
+        x += size + gap
+    return strip

@@ -1,0 +1,100 @@
+"""Photometric steps: flatten the background, remove specks, optionally binarise.
+
+Every step keeps colour where the page has it, so red seals (印章), red 红头 and handwriting
+survive: the background is divided out channel by channel, which removes stains and uneven light
+but leaves anything darker than the paper around it.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pipeline.preprocess.geometry import grey, percentile_u8
+
+
+def flatten_background(image: np.ndarray, window: int) -> np.ndarray:
+    """Divide each channel by its local background (a dilation that erases strokes, then a blur)."""
+    window |= 1
+    small_scale = 0.25
+    small = cv2.resize(image, None, fx=small_scale, fy=small_scale, interpolation=cv2.INTER_AREA)
+    k = max(3, int(window * small_scale) | 1)
+    bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    bg = cv2.GaussianBlur(bg, (k, k), 0)
+    bg = cv2.resize(bg, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return cv2.divide(image, np.maximum(bg, 1), scale=255)  # saturating uint8: no float copies
+
+
+def stretch_contrast(image: np.ndarray, low_percentile: float = 0.5) -> tuple[np.ndarray, float, float]:
+    """Levels: the darkest ink to black, and everything lighter than a white point to white.
+
+    The white point lies halfway from the ink/paper threshold (Otsu, on the
+    flattened page) to white: faint show-through of the verso and grey stain edges are lighter
+    than that and vanish, faded ink is darker and stays.
+    """
+    g = grey(image)
+    low = percentile_u8(g, low_percentile)
+    if low >= 200:  # a blank page: nothing to stretch
+        return image, low, 255.0
+    otsu, _ = cv2.threshold(g, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    white = float(min(250.0, otsu + 0.5 * (255 - otsu)))
+    x = np.arange(256, dtype=np.float32)
+    lut = np.clip((x - low) * 255.0 / max(white - low, 1.0), 0, 255).astype(np.uint8)
+    return cv2.LUT(image, lut), low, white
+
+
+def speck_density(image: np.ndarray, dpi: float) -> float:
+    """Isolated dark specks (dust, scanner noise) per square inch: tiny connected components."""
+    h, w = image.shape[:2]
+    middle = image[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]  # a quarter of the page is a fair sample
+    _, ink = cv2.threshold(grey(middle), 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    tiny = int((stats[1:, cv2.CC_STAT_AREA] <= max(2, (dpi / 100) ** 2 * 2)).sum())
+    return tiny / max(middle.shape[0] * middle.shape[1] / dpi / dpi, 1e-6)
+
+
+def find_seals(image: np.ndarray, dpi: float) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Red seals (印章): red ink in a roughly square region of seal size (0.5-2.5 inches).
+
+    Red text lines (红头) are wide and short, so they are not taken for seals. Returns the mask of
+    the seals' red pixels and their boxes.
+    """
+    if image.ndim != 3:
+        return np.zeros(image.shape[:2], bool), []
+    r, g, b = cv2.split(image)
+    red = (cv2.subtract(r, cv2.max(g, b)) > 60) & (r > 120)  # saturating uint8: no wide copies
+    f = 4  # find the shapes on a quarter-size mask
+    small = cv2.resize(red.astype(np.uint8) * 255, (red.shape[1] // f, red.shape[0] // f), interpolation=cv2.INTER_AREA)
+    k = max(3, int(dpi / 12 / f) | 1)
+    closed = cv2.morphologyEx((small > 0).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(closed)
+    boxes = []
+    for x, y, w, h, _area in stats[1:n]:
+        w_in, h_in = w * f / dpi, h * f / dpi
+        if 0.5 <= w_in <= 2.5 and 0.5 <= h_in <= 2.5 and 0.75 <= w / h <= 1.33:
+            boxes.append((int(x * f), int(y * f), int((x + w) * f), int((y + h) * f)))
+    mask = np.zeros_like(red)
+    for x0, y0, x1, y1 in boxes:
+        mask[y0:y1, x0:x1] = red[y0:y1, x0:x1]
+    return mask, boxes
+
+
+def mask_seals(image: np.ndarray, dpi: float) -> tuple[np.ndarray, list]:
+    """The OCR copy without the seals' red ink (text under a seal is dark in every channel and
+    stays); the access copy keeps the seal."""
+    mask, boxes = find_seals(image, dpi)
+    if not boxes:
+        return image, []
+    out = image.copy()
+    out[cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = 255
+    return out, boxes
+
+
+def despeckle(image: np.ndarray, ksize: int = 3) -> np.ndarray:
+    return cv2.medianBlur(image, ksize)
+
+
+def binarise(image: np.ndarray, block: int) -> np.ndarray:
+    """Local (adaptive Gaussian) threshold; returns a 0/255 single-channel image."""
+    return cv2.adaptiveThreshold(grey(image), 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY,
+                                 block | 1, 15)

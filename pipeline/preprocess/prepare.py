@@ -1,0 +1,116 @@
+"""The preprocessing stage: one page image in, its upright clean derivatives and the record out.
+
+Order matters: dark borders go first (they would dominate the skew and background estimates),
+then the skew, then the photometric steps (they change no geometry, so OCR boxes fit both
+derivatives), then the quarter turn, found by the engine on the cleaned page: its text boxes
+are then the ones recognition uses, found once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.config import PreprocessSettings
+from pipeline.ocr.types import Orientation
+from pipeline.preprocess import clean, geometry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Step:
+    name: str
+    params: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"step": self.name, **self.params, "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class Prepared:
+    image: np.ndarray  # upright, deskewed, cropped colour page: the access copy, boxes refer to it
+    ocr_image: np.ndarray  # the same geometry, cleaned (and binarised if configured): what OCR reads
+    steps: list[Step]
+    orientation: Orientation
+
+    @property
+    def vertical(self) -> bool:
+        return self.orientation.vertical
+
+    def record(self) -> list[dict]:
+        return [s.as_dict() for s in self.steps]
+
+
+def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None = None,
+                 orient=None) -> Prepared:
+    """Run the enabled steps on ``image`` (a copy; the caller's array is never changed).
+
+    ``orient``: a callable image -> Orientation (an engine's ``get_orientation``); without it
+    the page is taken as upright and horizontal.
+    """
+    dpi = dpi or 300
+    steps: list[Step] = []
+    orientation = Orientation()
+    img = image
+    if not cfg.enabled:
+        return Prepared(img, img, steps, orientation)
+
+    if cfg.border_crop:
+        t = time.perf_counter()
+        x0, y0, x1, y1 = geometry.find_border(img)
+        if (x0, y0, x1, y1) != (0, 0, img.shape[1], img.shape[0]):
+            img = img[y0:y1, x0:x1]
+            steps.append(Step("border_crop", {"box": [x0, y0, x1, y1]}, time.perf_counter() - t))
+
+    paper = geometry.paper_colour(img)
+    if cfg.deskew:
+        t = time.perf_counter()
+        angle, strength = geometry.measure_skew(img, cfg.deskew_max_angle)
+        angle = float(angle)
+        applied = abs(angle) >= cfg.deskew_min_angle
+        if applied:
+            img = geometry.rotate(img, -angle, paper)  # turn the skew back
+        steps.append(Step("deskew", {"angle": round(angle, 2), "strength": round(float(strength), 2), "applied": applied},
+                          time.perf_counter() - t))
+
+    ocr_img = img
+    if cfg.clean_background:
+        t = time.perf_counter()
+        ocr_img = clean.flatten_background(ocr_img, window=int(dpi / 2))
+        ocr_img, black, white = clean.stretch_contrast(ocr_img)
+        steps.append(Step("clean_background", {"window_px": int(dpi / 2) | 1, "black_level": round(black, 1),
+                                               "white_level": round(white, 1)}, time.perf_counter() - t))
+    if cfg.mask_seals:
+        t = time.perf_counter()
+        ocr_img, seals = clean.mask_seals(ocr_img, dpi)
+        steps.append(Step("mask_seals", {"seals": [list(b) for b in seals]}, time.perf_counter() - t))
+    if cfg.despeckle:
+        # Only a dusty page is filtered: a median also rounds the corners of clean strokes.
+        t = time.perf_counter()
+        density = clean.speck_density(ocr_img, dpi)
+        applied = density >= cfg.despeckle_min_specks
+        if applied:
+            ocr_img = clean.despeckle(ocr_img, 3)
+        steps.append(Step("despeckle", {"median": 3, "specks_per_sq_inch": round(density, 1), "applied": applied},
+                          time.perf_counter() - t))
+    if cfg.orientation and orient is not None:
+        t = time.perf_counter()
+        orientation = orient(ocr_img)
+        if orientation.angle:
+            img = geometry.rotate_quarter(img, orientation.angle)
+            ocr_img = geometry.rotate_quarter(ocr_img, orientation.angle)
+        steps.append(Step("orientation", {"angle": orientation.angle, "vertical": orientation.vertical,
+                                          "scores": orientation.scores}, time.perf_counter() - t))
+
+    if cfg.binarise:
+        t = time.perf_counter()
+        block = int(dpi / 6) | 1
+        ocr_img = clean.binarise(ocr_img, block)
+        steps.append(Step("binarise", {"method": "adaptive-gaussian", "block_px": block, "c": 15},
+                          time.perf_counter() - t))
+    return Prepared(np.ascontiguousarray(img), np.ascontiguousarray(ocr_img), steps, orientation)

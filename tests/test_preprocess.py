@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+
+from bench.pages import make_page
+from pipeline.config import PreprocessSettings
+from pipeline.preprocess import prepare_page
+from pipeline.preprocess.clean import flatten_background
+from pipeline.preprocess.geometry import find_border, measure_skew
+
+
+def _arr(page):
+    return np.asarray(page.image)
+
+
+def test_deskew_measures_and_removes_the_skew():
+    page = make_page("skewed", 4, dpi=100)
+    angle, _ = measure_skew(_arr(page))
+    assert angle == pytest.approx(page.meta["skew"], abs=0.3)
+    prepared = prepare_page(_arr(page), PreprocessSettings(orientation=False), dpi=100)
+    step = next(s for s in prepared.steps if s.name == "deskew")
+    assert step.params["applied"] and step.params["angle"] == pytest.approx(page.meta["skew"], abs=0.3)
+    residual, _ = measure_skew(prepared.image)
+    assert abs(residual) < 0.3  # DA/T 31 asks for <= 3° after correction (local rule)
+
+
+def test_straight_page_is_not_resampled():
+    arr = _arr(make_page("horizontal", 1, dpi=100))
+    cfg = PreprocessSettings(orientation=False, clean_background=False, despeckle=False, mask_seals=False)
+    prepared = prepare_page(arr, cfg, 100)
+    assert prepared.steps[-1].params["applied"] is False
+    assert prepared.image.shape == arr.shape and np.array_equal(prepared.image, arr)
+
+
+def test_border_crop_finds_the_sheet():
+    page = make_page("noisy", 2, dpi=100)
+    arr = _arr(page)
+    x0, y0, x1, y1 = find_border(arr)
+    assert 0 < x0 < 0.06 * arr.shape[1] and 0 < y0 < 0.06 * arr.shape[0]
+    inner = arr[y0:y1, x0:x1].mean(axis=2)
+    assert (inner[:, :3] < 80).mean() < 0.5 and (inner[:3, :] < 80).mean() < 0.5  # no lid edge left
+
+
+def test_cleanup_keeps_the_red_seal_and_removes_stains():
+    page = make_page("seal", 3, dpi=100)
+    arr = _arr(page).copy()
+    h, w = arr.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    stain = np.exp(-(((yy - h / 2) ** 2 + (xx - w / 4) ** 2) / (2 * (0.2 * w) ** 2)))[..., None]
+    stained = np.clip(arr * (1 - 0.3 * stain), 0, 255).astype(np.uint8)
+
+    def red(a):
+        a = a.astype(int)
+        return (a[..., 0] > 150) & (a[..., 1] < 110) & (a[..., 2] < 110)
+
+    cleaned = flatten_background(stained, 51)
+    assert red(cleaned).sum() >= 0.8 * red(arr).sum() > 50  # the seal is still red
+    paper = ~(stained.min(axis=2) < 200) & (stain[..., 0] > 0.5)  # stained paper, no ink
+    assert cleaned[paper].mean() > stained[paper].mean() + 30 and cleaned[paper].mean() > 235
+
+
+def test_seals_are_masked_for_ocr_but_red_text_lines_are_not():
+    from PIL import ImageDraw
+
+    from bench.pages import RED, font
+    from pipeline.preprocess.clean import find_seals, mask_seals
+
+    page = make_page("seal", 3, dpi=100)
+    d = ImageDraw.Draw(page.image)
+    d.text((80, 40), "天津市档案馆文件", font=font(40), fill=RED)  # a 红头 line: text, not a seal
+    arr = np.asarray(page.image)
+    _, boxes = find_seals(arr, 100)
+    assert len(boxes) == 1
+    x0, y0, x1, y1 = boxes[0]
+    assert y0 > 100  # the seal in the body, not the red heading at the top
+    masked, _ = mask_seals(arr, 100)
+    red = lambda a: ((a[..., 0].astype(int) - a[..., 1:].max(axis=2)) > 60).sum()  # noqa: E731
+    assert red(masked[y0:y1, x0:x1]) < 0.05 * red(arr[y0:y1, x0:x1])
+    assert red(masked[:100]) == red(arr[:100]) > 100  # the heading keeps its red
+
+
+def test_each_step_is_recorded_and_can_be_switched_off():
+    arr = _arr(make_page("noisy", 1, dpi=100))
+    on = prepare_page(arr, PreprocessSettings(binarise=True), 100)
+    assert [s.name for s in on.steps] == ["border_crop", "deskew", "clean_background", "mask_seals", "despeckle",
+                                          "binarise"]
+    assert all("seconds" in d for d in on.record()) and on.record()[0]["box"]
+    assert set(np.unique(on.ocr_image)) <= {0, 255} and on.image.ndim == 3  # access copy stays colour
+    off = prepare_page(arr, PreprocessSettings(enabled=False), 100)
+    assert off.steps == [] and off.image is arr
+    some = prepare_page(arr, PreprocessSettings(border_crop=False, despeckle=False), 100)
+    assert [s.name for s in some.steps] == ["deskew", "clean_background", "mask_seals"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,angle,vertical", [("rot90", 270, False), ("rot180", 180, False),
+                                                 ("vertical_tc", 0, True), ("horizontal", 0, False)])
+def test_orientation_from_the_engine(engine, kind, angle, vertical):
+    page = make_page(kind, 5, dpi=150)
+    o = engine.get_orientation(_arr(page))
+    assert (o.angle, o.vertical) == (angle, vertical), o.scores
