@@ -77,3 +77,14 @@ def test_a_lone_o_after_chinese_is_a_full_stop():
 
     lines = [OcrLine("档案馆", 0.9, ()), OcrLine("O", 0.6, ()), OcrLine("ISO", 0.9, ()), OcrLine("O", 0.5, ())]
     assert [ln.text for ln in restore_lines(lines)] == ["档案馆", "。", "ISO", "O"]
+
+
+def test_stray_traditional_characters_on_a_simplified_page():
+    from pipeline.ocr.script import page_script, unify
+
+    simp = [OcrLine("內蒙古自治区档案馆关于档案数字化工作情況的通报", 0.9, ())]
+    lines, script = unify(simp)
+    assert script == "simplified" and lines[0].text == "内蒙古自治区档案馆关于档案数字化工作情况的通报"
+    trad = [OcrLine("縣級綜合檔案館應當按照國家規定接收檔案", 0.9, ())]
+    assert unify(trad) == (trad, "traditional")
+    assert page_script("档案") == "mixed"  # too little to tell: left alone

@@ -63,6 +63,7 @@ class WriteJSON(PageWriter):
             "engine": page.engine,
             "mean_confidence": page.mean_confidence,
             "vertical": page.vertical,
+            "script": page.meta.get("script"),
             "preprocess": page.meta.get("preprocess", []),
             "text": page.text,
             **({"text_simplified": t} if (t := simplified(page.text)) != page.text else {}),

@@ -14,6 +14,7 @@ from pipeline.config import Settings
 from pipeline.ocr.engines.base import OcrEngine, engine_signature, shared_engine, with_engine
 from pipeline.ocr.layout import reading_order
 from pipeline.ocr.punctuation import restore_lines
+from pipeline.ocr.script import unify
 from pipeline.ocr.types import PageText
 from pipeline.preprocess import Prepared, prepare_page
 
@@ -25,7 +26,8 @@ def ocr_signature(settings: Settings) -> str:
 
     A page recognised under the same signature from the same bytes is finished.
     """
-    parts = {"engine": engine_signature(settings), "preprocess": settings.preprocess.model_dump()}
+    parts = {"engine": engine_signature(settings), "preprocess": settings.preprocess.model_dump(),
+             "unify_script": settings.ocr.unify_script}
     if settings.ocr.vertical_engine and settings.ocr.vertical_engine != settings.ocr.engine:
         parts["vertical"] = engine_signature(with_engine(settings, settings.ocr.vertical_engine))
     blob = json.dumps(parts, sort_keys=True).encode()
@@ -65,14 +67,19 @@ class PageRecogniser:
         boxes = prepared.orientation.boxes if engine is self.engine else None
         lines = [ln for ln in engine.recognise(source, vertical=prepared.vertical, boxes=boxes) if ln.text.strip()]
         engine_s = time.perf_counter() - t1
+        lines = restore_lines(reading_order(lines, prepared.vertical))
+        script = None
+        if self.settings.ocr.unify_script:
+            lines, script = unify(lines)
         h, w = prepared.image.shape[:2]
         page = PageText(
-            lines=tuple(restore_lines(reading_order(lines, prepared.vertical))),
+            lines=tuple(lines),
             width=w,
             height=h,
             engine=self.signature(),
             seconds=engine_s,
-            meta={"vertical": prepared.vertical, "engine_name": engine.name, "preprocess": prepared.record(),
+            meta={"vertical": prepared.vertical, "script": script, "engine_name": engine.name,
+                  "preprocess": prepared.record(),
                   "seconds_total": round(time.perf_counter() - t0, 3)},
         )
         out = Image.fromarray(prepared.image)
