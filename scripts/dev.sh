@@ -41,8 +41,9 @@ pick_python() {
 }
 
 setup() {
-  # libgomp1: OpenMP runtime of paddlepaddle and onnxruntime.
-  need_debs libgomp1 ca-certificates
+  # libgomp1: OpenMP runtime of paddlepaddle and onnxruntime. postgresql: the tests run the
+  # PostgreSQL store against a private server of Debian's (tests/postgres_server.py).
+  need_debs libgomp1 ca-certificates postgresql
   if [ ! -x "$VENV/bin/python" ]; then
     local py
     py=$(pick_python)
@@ -55,7 +56,7 @@ setup() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
     log "installing dangan and its dependencies into .venv (pinned by constraints.txt)"
     # pip's log goes to a file: shown only when the install fails.
-    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test,faster-whisper]" >"$VENV/pip-install.log" 2>&1 || {
+    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test,faster-whisper,postgres]" >"$VENV/pip-install.log" 2>&1 || {
       tail -40 "$VENV/pip-install.log" >&2
       exit 3
     }

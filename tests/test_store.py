@@ -26,8 +26,8 @@ def _page(text: str) -> PageText:
     return PageText((OcrLine(text, 0.9, ((0, 0), (10, 0), (10, 5), (0, 5))),), 100, 200, "eng:1")
 
 
-def test_upserts_are_idempotent_and_access_is_default_deny(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_upserts_are_idempotent_and_access_is_default_deny(store_url):
+    store = open_store(store_url)
     for _ in range(2):
         for ref, status in (("J001-WS·2021-Y-BGS-0001", "开放"), ("J001-WS·2021-Y-BGS-0002", "控制")):
             store.upsert_item(_row(ref, status), "/b")
@@ -50,8 +50,8 @@ def test_upserts_are_idempotent_and_access_is_default_deny(tmp_path):
     store.close()
 
 
-def test_changed_source_bytes_reset_the_page(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_changed_source_bytes_reset_the_page(store_url):
+    store = open_store(store_url)
     store.upsert_item(_row("J001-WS·2021-Y-BGS-0001", "开放"), "/b")
     r = Ref("J001-WS·2021-Y-BGS-0001", 1)
     store.upsert_page_source(r, "/b")
