@@ -24,7 +24,7 @@ def _bin_dir() -> Path:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
         self.bin = _bin_dir()
         self.dir = Path(tempfile.mkdtemp(prefix="dangan-pg-"))
         self.data = self.dir / "data"
@@ -36,9 +36,9 @@ class PostgresServer:
         self._names = itertools.count(1)
         self._run("initdb", "-D", str(self.data), "-U", "dangan", "--auth=trust", "-E", "UTF8",
                   "--locale=C.UTF-8", "--no-sync")
-        # Durability settings off: a test cluster, thrown away at the end.
-        opts = (f"-k {self.dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-                "-c full_page_writes=off -c max_connections=200")
+        opts = f"-k {self.dir} -c listen_addresses='' -c max_connections=200"
+        if not durable:  # a test cluster, thrown away at the end
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "server.log"), "-w", "start")
 
     def _run(self, prog: str, *args: str) -> None:
