@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pipeline.errors import ConfigError
+from pipeline.index.query import FACETS
 from pipeline.index.text import compact
 from pipeline.store.sqlite import MIGRATIONS, SCHEMA, SQLiteStore
 
@@ -181,6 +182,48 @@ class PostgresStore(SQLiteStore):
         score = (f"-((length(d.compact) - length(replace(d.compact, '{w}', ''))) / {len(w)}.0"
                  " / (length(d.compact) + 100))")
         return "docs d", where, args, score
+
+    # Which facet a grouping-set row counts: GROUPING(...)'s bit mask, 1 = column aggregated away.
+    _SETS = {0b01111: "fonds", 0b10111: "year", 0b11011: "retention", 0b11101: "kind", 0b11110: "open_status"}
+
+    def search(self, query, statuses, filters, limit: int = 20, offset: int = 0) -> dict:
+        """As ``SQLiteStore.search``, but the match is evaluated once: the hits are materialised, then
+        counted per facet (grouping sets) and ranked, and only the page of rows is joined for display."""
+        if not statuses:
+            return super().search(query, statuses, filters, limit, offset)
+        base, args, score = self._hits(query, statuses, filters)
+        out = self.db.execute(
+            f"""WITH hits AS MATERIALIZED (
+                    SELECT d.id, d.key, d.refcode, d.page_no, d.kind, i.fonds, i.year, i.retention, i.open_status,
+                           {score} AS score {base}),
+                top AS (SELECT id, row_number() OVER (ORDER BY score, refcode, page_no, key) AS n FROM hits
+                        ORDER BY score, refcode, page_no, key LIMIT ? OFFSET ?)
+                SELECT GROUPING(fonds, year, retention, kind, open_status) AS g, fonds, year, retention, kind,
+                       open_status, count(*) AS hits, NULL::bigint AS id
+                FROM hits GROUP BY GROUPING SETS ((fonds), (year), (retention), (kind), (open_status), ())
+                UNION ALL SELECT -1, NULL, NULL, NULL, NULL, NULL, n, id FROM top""",
+            [*args, limit, offset],
+        ).fetchall()
+        total, facets, ids = 0, {f: [] for f in FACETS}, []
+        for r in out:
+            if r["g"] == -1:
+                ids.append((r["hits"], r["id"]))
+            elif r["g"] == 0b11111:
+                total = r["hits"]
+            elif (name := self._SETS[r["g"]]) and r[name] is not None:
+                facets[name].append((-r["hits"], r[name]))
+        facets = {f: {str(v): -n for n, v in sorted(facets[f])} for f in FACETS}
+        ids = [i for _, i in sorted(ids)]
+        rows = {r["id"]: r for r in self.db.execute(
+            f"""SELECT d.id, d.key, d.kind, d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.retention,
+                       i.open_status, p.image_path, s.file_path, s.file_start_ms, s.start_ms, s.end_ms, a.part,
+                       {score} AS score
+                FROM docs d JOIN items i ON i.refcode = d.refcode
+                LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no
+                LEFT JOIN segments s ON s.key = d.key LEFT JOIN av a ON a.file_path = s.file_path
+                WHERE d.id = ANY(?)""", [ids]).fetchall()} if ids else {}
+        return {"total": total, "rows": [{k: v for k, v in dict(rows[i]).items() if k != "id"} for i in ids],
+                "facets": facets}
 
     def _rebuild_index(self, db) -> None:
         rows = db.execute("SELECT id, body FROM docs").fetchall()

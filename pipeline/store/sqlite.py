@@ -593,23 +593,7 @@ class SQLiteStore:
         ``statuses``: the total, one page of rows (best first) and facet counts over all matches."""
         if not statuses:  # default deny: a role that may see nothing sees nothing, not everything
             return {"total": 0, "rows": [], "facets": {f: {} for f in FACETS}}
-        source, match, args, score = self._match(query)
-        where = [match, f"i.open_status IN ({','.join('?' * len(statuses))})"]
-        args = [*args, *statuses]
-        for column, values in (("i.fonds", filters.fonds), ("i.retention", filters.retention), ("d.kind", filters.kind)):
-            if values:
-                where.append(f"{column} IN ({','.join('?' * len(values))})")
-                args += list(values)
-        if filters.year_from is not None:
-            where.append("i.year >= ?")
-            args.append(filters.year_from)
-        if filters.year_to is not None:
-            where.append("i.year <= ?")
-            args.append(filters.year_to)
-        if filters.batch:
-            where.append("EXISTS (SELECT 1 FROM files f WHERE f.refcode = d.refcode AND f.batch = ?)")
-            args.append(filters.batch)
-        base = f"FROM {source} JOIN items i ON i.refcode = d.refcode WHERE " + " AND ".join(where)
+        base, args, score = self._hits(query, statuses, filters)
         total = self.db.execute(f"SELECT count(*) {base}", args).fetchone()[0]
         facets = {}
         for name, column in zip(FACETS, ("i.fonds", "i.year", "i.retention", "d.kind", "i.open_status"), strict=True):
@@ -626,6 +610,26 @@ class SQLiteStore:
             [*args, limit, offset],
         ).fetchall()
         return {"total": total, "rows": [dict(r) for r in rows], "facets": facets}
+
+    def _hits(self, query, statuses: list[str], filters) -> tuple[str, list, str]:
+        """FROM … WHERE … selecting the hits (docs ``d`` joined to items ``i``), its arguments and score."""
+        source, match, args, score = self._match(query)
+        where = [match, f"i.open_status IN ({','.join('?' * len(statuses))})"]
+        args = [*args, *statuses]
+        for column, values in (("i.fonds", filters.fonds), ("i.retention", filters.retention), ("d.kind", filters.kind)):
+            if values:
+                where.append(f"{column} IN ({','.join('?' * len(values))})")
+                args += list(values)
+        if filters.year_from is not None:
+            where.append("i.year >= ?")
+            args.append(filters.year_from)
+        if filters.year_to is not None:
+            where.append("i.year <= ?")
+            args.append(filters.year_to)
+        if filters.batch:
+            where.append("EXISTS (SELECT 1 FROM files f WHERE f.refcode = d.refcode AND f.batch = ?)")
+            args.append(filters.batch)
+        return f"FROM {source} JOIN items i ON i.refcode = d.refcode WHERE " + " AND ".join(where), args, score
 
     # -- reindex and its check ----------------------------------------------------------------
     _STORED_TEXTS = """SELECT 'page:' || refcode || ':' || page_no AS key, 'page' AS kind, refcode, page_no, text AS body
