@@ -176,6 +176,38 @@ def events(ctx: click.Context, refcode: str | None, type_: str | None, as_json: 
         click.echo(f"{e['at']}  {e['type']:<26} {e['outcome']:<8} {e['refcode'] or '':<26} {e['path'] or ''}")
 
 
+@cli.command()
+@click.option("--check", is_flag=True, help="Only report docs whose index entries disagree with the stored text.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def reindex(ctx: click.Context, check: bool, as_json: bool) -> None:
+    """Rebuild the full-text index from the stored texts (pages, segments) in one transaction."""
+    from pipeline.store import open_store
+
+    with open_store(_settings(ctx).db_url) as store:
+        if check:
+            problems = store.check_index()
+            docs = store.counts()["docs"]
+        else:
+            stats = store.reindex()
+    if not check:
+        if as_json:
+            _dump(stats)
+        else:
+            click.echo(f"reindexed {stats['docs']} docs: {stats['added']} added, {stats['changed']} changed, "
+                       f"{stats['removed']} removed")
+        return
+    if as_json:
+        _dump({"docs": docs, "consistent": not problems, "problems": [{"key": k, "reason": r} for k, r in problems]})
+    else:
+        for key, reason in problems:
+            click.echo(f"{key}: {reason}")
+        click.echo(f"{docs} docs, {len(problems)} disagree with the stored text"
+                   + ("; run `dangan reindex` to rebuild" if problems else ""))
+    if problems:
+        sys.exit(ExitCode.fixity_failed)
+
+
 @cli.group()
 def qc() -> None:
     """Acceptance sampling of a batch (DA/T 31 数字化成果验收)."""

@@ -42,10 +42,9 @@ pick_python() {
 
 setup() {
   # libgomp1: OpenMP runtime of paddlepaddle and onnxruntime. tesseract-ocr + Chinese packs: the
-  # comparison/fallback engine; fonts-noto-cjk: generated test pages; poppler-utils and chromium:
-  # the tests that read the 双层PDF's text layer back.
+  # comparison/fallback engine (ocr.engine: tesseract, or ocr.vertical_engine).
   need_debs libgomp1 ca-certificates tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-chi-sim-vert \
-    tesseract-ocr-chi-tra tesseract-ocr-chi-tra-vert fonts-noto-cjk poppler-utils chromium
+    tesseract-ocr-chi-tra tesseract-ocr-chi-tra-vert
   if [ ! -x "$VENV/bin/python" ]; then
     local py
     py=$(pick_python)
@@ -58,7 +57,7 @@ setup() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
     log "installing dangan and its dependencies into .venv (pinned by constraints.txt)"
     # pip's log goes to a file: shown only when the install fails.
-    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test,faster-whisper]" >"$VENV/pip-install.log" 2>&1 || {
+    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test,faster-whisper,postgres]" >"$VENV/pip-install.log" 2>&1 || {
       tail -40 "$VENV/pip-install.log" >&2
       exit 3
     }
@@ -118,8 +117,10 @@ demo() {
 
 run_tests() {
   setup
-  # chromium: the browser tests of the search page (headless, Debian's build).
-  need_debs chromium
+  # Only the tests need these: fonts-noto-cjk for generated pages; poppler-utils and chromium to read
+  # the 双层PDF back and drive the search page; postgresql for a private server of Debian's that the
+  # PostgreSQL store is tested against (tests/postgres_server.py).
+  need_debs fonts-noto-cjk poppler-utils chromium postgresql
   exec "$VENV/bin/python" -m pytest -ra "$@"
 }
 

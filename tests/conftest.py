@@ -59,22 +59,55 @@ def engine(model_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def sample_run(tmp_path_factory, model_dir: Path, engine):
-    """The sample batch digitised once (without Prefect) into a fresh store, for read-only tests."""
+def pg_server():
+    """One private PostgreSQL server (Debian's) for the session; see tests/postgres_server.py."""
+    from .postgres_server import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, empty PostgreSQL database."""
+    return pg_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request, tmp_path: Path) -> str:
+    """An empty store on each backend: tests taking it run once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.sqlite'}"
+    return request.getfixturevalue("pg_url")
+
+
+def _digitise_samples(base: Path, model_dir: Path, engine, **kw) -> dict:
     from pipeline.digitise import ingest_batch, recognise_pages
     from pipeline.speech.stage import process_recordings
     from pipeline.store import open_store
 
-    base = tmp_path_factory.mktemp("sample_run")
     batch = base / "batch"
     shutil.copytree(SAMPLES, batch)
-    settings = make_settings(base / "data", model_dir)
+    settings = make_settings(base / "data", model_dir, **kw)
     counting = CountingEngine(engine)
     with open_store(settings.db_url) as store:
         ing = ingest_batch(batch, settings, store)
         ocr = recognise_pages(ing.pages, settings, store, counting, ing.batch)
         process_recordings(ing.recordings, settings, store, None)  # no speech model: detection only
     return {"settings": settings, "batch": batch, "ingest": ing, "ocr": ocr, "engine": counting}
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory, model_dir: Path, engine):
+    """The sample batch digitised once (without Prefect) into a fresh store, for read-only tests."""
+    return _digitise_samples(tmp_path_factory.mktemp("sample_run"), model_dir, engine)
+
+
+@pytest.fixture(scope="session")
+def sample_run_pg(tmp_path_factory, model_dir: Path, engine, pg_server):
+    """The same, into a PostgreSQL store: the whole pipeline on the second backend."""
+    return _digitise_samples(tmp_path_factory.mktemp("sample_run_pg"), model_dir, engine, db=pg_server.new_database())
 
 
 def cer(hyp: str, ref: str) -> tuple[int, int]:

@@ -24,13 +24,13 @@ def test_snippet_marks_the_hit_and_rejoins_ocr_lines():
     assert snippet("甲乙丙丁", ["丁", "乙"], width=1) == "甲【乙】丙…"  # the earliest of the words
 
 
-def test_search_equals_brute_force_substring(tmp_path):
+def test_search_equals_brute_force_substring(store_url):
     """Every hit and only hits, for 1-, 2- and long queries, against a brute-force scan."""
     from pipeline.store import open_store
 
     rng = random.Random(7)
     alphabet = "档案馆数字化率开放审核文字识别天津市，。 \n"
-    store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    store = open_store(store_url)
     store.db.execute("INSERT INTO items(refcode, fonds, open_status, updated_at) VALUES ('R','F','开放','t')")
     bodies = {}
     with store.tx() as db:

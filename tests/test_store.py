@@ -1,3 +1,5 @@
+import json
+
 from dataclasses import dataclass
 
 from pipeline.index.query import FACETS, Filters, parse
@@ -26,8 +28,8 @@ def _page(text: str) -> PageText:
     return PageText((OcrLine(text, 0.9, ((0, 0), (10, 0), (10, 5), (0, 5))),), 100, 200, "eng:1")
 
 
-def test_upserts_are_idempotent_and_access_is_default_deny(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_upserts_are_idempotent_and_access_is_default_deny(store_url):
+    store = open_store(store_url)
     for _ in range(2):
         for ref, status in (("J001-WS·2021-Y-BGS-0001", "开放"), ("J001-WS·2021-Y-BGS-0002", "控制")):
             store.upsert_item(_row(ref, status), "/b")
@@ -50,8 +52,8 @@ def test_upserts_are_idempotent_and_access_is_default_deny(tmp_path):
     store.close()
 
 
-def test_changed_source_bytes_reset_the_page(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_changed_source_bytes_reset_the_page(store_url):
+    store = open_store(store_url)
     store.upsert_item(_row("J001-WS·2021-Y-BGS-0001", "开放"), "/b")
     r = Ref("J001-WS·2021-Y-BGS-0001", 1)
     store.upsert_page_source(r, "/b")
@@ -63,3 +65,77 @@ def test_changed_source_bytes_reset_the_page(tmp_path):
     state = store.db.execute("SELECT ocr_state FROM pages").fetchone()[0]
     assert state == "pending"
     store.close()
+
+
+def _stored(store_url):
+    """Two pages and a recording's two segments, indexed as the flow does."""
+    from types import SimpleNamespace as NS
+
+    store = open_store(store_url)
+    store.upsert_item(_row("J001-WS·2021-Y-BGS-0001", "开放"), "/b")
+    for n, text in ((1, "档案数字化成果"), (2, "开放审核工作")):
+        store.upsert_page_source(Ref("J001-WS·2021-Y-BGS-0001", n), "/b")
+        store.save_page_text(Ref("J001-WS·2021-Y-BGS-0001", n), _page(text), "/o/p.jpg", "/b", None)
+    rec = NS(path="/b/a.wav", refcode="J001-WS·2021-Y-BGS-0001", offset_ms=0, batch="/b", relpath="a.wav")
+    segs = [NS(start_ms=0, end_ms=900, text="语音识别档案", text_original="語音識別檔案", confidence=0.8),
+            NS(start_ms=1000, end_ms=2000, text="天津市档案馆", text_original="天津市檔案館", confidence=0.8)]
+    store.save_transcript(rec, NS(engine="w:1", segments=segs, dropped={}), None)
+    return store
+
+
+def _keys(store, q: str) -> list[str]:
+    return sorted(r["key"] for r in store.search(parse(q), ["开放"], Filters(), limit=100)["rows"])
+
+
+def test_reindex_is_idempotent_and_repairs_what_the_check_finds(store_url):
+    from pipeline.store.postgres import PostgresStore
+
+    store = _stored(store_url)
+    before = {q: _keys(store, q) for q in ("档案", "档", "审核", "天津市")}
+    assert before["档案"] == ["page:J001-WS·2021-Y-BGS-0001:1", "segment:J001-WS·2021-Y-BGS-0001:0",
+                             "segment:J001-WS·2021-Y-BGS-0001:1000"]
+    assert store.check_index() == []
+    for _ in range(2):  # nothing to repair: nothing changes
+        assert store.reindex() == {"docs": 4, "added": 0, "changed": 0, "removed": 0}
+        assert {q: _keys(store, q) for q in before} == before and store.check_index() == []
+
+    # Break it three ways: a doc's text, a doc gone, a doc's index entries.
+    seg = "segment:J001-WS·2021-Y-BGS-0001:1000"
+    with store.tx() as db:
+        db.execute("UPDATE docs SET body='别的' WHERE key='page:J001-WS·2021-Y-BGS-0001:2'")
+        db.execute("DELETE FROM docs WHERE key='page:J001-WS·2021-Y-BGS-0001:1'")  # its FTS5 entries stay behind
+        doc_id = db.execute("SELECT id FROM docs WHERE key=?", (seg,)).fetchone()[0]
+        if isinstance(store, PostgresStore):
+            db.execute("UPDATE docs SET terms=ARRAY['天'] WHERE id=?", (doc_id,))
+        else:
+            store._fts_remove(db, doc_id, "天津市档案馆")
+    problems = set(store.check_index())
+    assert ("page:J001-WS·2021-Y-BGS-0001:1", "not indexed") in problems
+    assert ("page:J001-WS·2021-Y-BGS-0001:2", "indexed text differs from the stored text") in problems
+    assert (seg, "index entries differ from the text") in problems
+    assert _keys(store, "天津市") != before["天津市"]
+
+    assert store.reindex() == {"docs": 4, "added": 1, "changed": 1, "removed": 0}
+    assert store.check_index() == []
+    assert {q: _keys(store, q) for q in before} == before
+    store.close()
+
+
+def test_reindex_cli_check_exits_16_until_rebuilt(store_url, tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    store = _stored(store_url)
+    with store.tx() as db:
+        db.execute("UPDATE docs SET body='别的' WHERE key='page:J001-WS·2021-Y-BGS-0001:2'")
+    store.close()
+    env = {"DANGAN_DB": store_url, "DANGAN_DATA_DIR": str(tmp_path)}
+    res = CliRunner().invoke(cli, ["reindex", "--check", "--json"], env=env)
+    assert res.exit_code == 16, res.output
+    out = json.loads(res.output)
+    assert out["consistent"] is False and {p["key"] for p in out["problems"]} == {"page:J001-WS·2021-Y-BGS-0001:2"}
+    res = CliRunner().invoke(cli, ["reindex"], env=env)
+    assert res.exit_code == 0 and "1 changed" in res.output, res.output
+    res = CliRunner().invoke(cli, ["reindex", "--check"], env=env)
+    assert res.exit_code == 0 and "0 disagree" in res.output, res.output

@@ -15,10 +15,16 @@ RESTRICTED = {"J001-WS·2021-Y-BGS-0002": "关于开展档案开放审核工作�
               "J001-WS·2022-D30-BGS-0003": "内蒙古自治区档案事业发展情况通报"}  # 未审核
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def run(request):
+    """The digitised sample batch on each store backend: every API test runs on both."""
+    return request.getfixturevalue("sample_run" if request.param == "sqlite" else "sample_run_pg")
+
+
 @pytest.fixture(scope="module")
-def client(sample_run):
-    s = sample_run["settings"]
-    s = make_settings(s.data_dir, s.model_dir, web={"tokens": {hashlib.sha256(TOKEN.encode()).hexdigest(): "staff"}})
+def client(run):
+    s = run["settings"]
+    s = make_settings(s.data_dir, s.model_dir, db=s.db, web={"tokens": {hashlib.sha256(TOKEN.encode()).hexdigest(): "staff"}})
     return TestClient(create_app(s))
 
 
@@ -109,11 +115,11 @@ def test_invalid_utf8_and_path_traversal(client):
 
 
 @pytest.mark.slow
-def test_queries_are_logged_and_openapi_is_served(client, sample_run):
+def test_queries_are_logged_and_openapi_is_served(client, run):
     from pipeline.store import open_store
 
     client.get("/api/search", params={"q": "数字化"})
-    with open_store(sample_run["settings"].db_url) as store:
+    with open_store(run["settings"].db_url) as store:
         last = store.db.execute("SELECT role, query, hits FROM query_log ORDER BY id DESC LIMIT 1").fetchone()
     assert tuple(last) == ("public", "数字化", last["hits"]) and last["hits"] >= 1
     spec = client.get("/openapi.json").json()

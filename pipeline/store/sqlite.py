@@ -299,7 +299,7 @@ class SQLiteStore:
                      open_status=excluded.open_status, catalogue_pages=excluded.catalogue_pages,
                      batch=excluded.batch, catalogue_row=excluded.catalogue_row, updated_at=excluded.updated_at
                    WHERE (items.fonds, items.year, items.retention, items.org, items.title, items.open_status,
-                          items.catalogue_pages) IS NOT (excluded.fonds, excluded.year, excluded.retention,
+                          items.catalogue_pages) IS DISTINCT FROM (excluded.fonds, excluded.year, excluded.retention,
                           excluded.org, excluded.title, excluded.open_status, excluded.catalogue_pages)""",
                 (str(row.refcode), row.fonds, row.year, row.retention, row.org, row.title, row.open_status,
                  row.pages, batch, row.row, now(), now()),
@@ -350,7 +350,7 @@ class SQLiteStore:
                                     THEN pages.ocr_state ELSE 'pending' END
                    WHERE (pages.file_path, pages.file_sha256, pages.file_index, pages.dpi, pages.facts, pages.qc_state,
                           pages.text_source)
-                         IS NOT (excluded.file_path, excluded.file_sha256, excluded.file_index, excluded.dpi,
+                         IS DISTINCT FROM (excluded.file_path, excluded.file_sha256, excluded.file_index, excluded.dpi,
                                  excluded.facts, excluded.qc_state, excluded.text_source)""",
                 (p.refcode, p.page_no, str(p.path), p.file_sha256, p.index, p.dpi, facts_json, qc_state, text_source),
             )
@@ -558,42 +558,83 @@ class SQLiteStore:
                       coalesce(sum(a.speech_seconds), 0) AS speech_seconds,
                       coalesce(sum(CASE WHEN a.state = 'transcribed' THEN a.duration END), 0) AS transcribed_seconds,
                       coalesce(sum(CASE WHEN a.state = 'awaiting-transcription' THEN a.speech_seconds END), 0) AS waiting_seconds,
-                      sum(a.state = 'failed') AS av_failed
+                      sum(CASE WHEN a.state = 'failed' THEN 1 ELSE 0 END) AS av_failed
                FROM av a JOIN items i ON i.refcode = a.refcode WHERE a.updated_at <= ?
                GROUP BY i.fonds ORDER BY i.fonds""",
             (until,),
         ).fetchall()
 
     # -- index -----------------------------------------------------------------------------
-    def _index(self, db: sqlite3.Connection, key: str, kind: str, refcode: str, page_no: int | None, body: str) -> None:
+    # The docs table (one row per page or recording segment) is shared by the backends; how its
+    # terms are indexed is not: the ``_doc_extra``/``_fts_add``/``_fts_remove``/``_match`` hooks.
+    def _doc_extra(self, body: str) -> dict:
+        """Backend-specific docs columns derived from the body (none here: FTS5 is a separate table)."""
+        return {}
+
+    def _fts_add(self, db, doc_id: int, body: str) -> None:
+        db.execute("INSERT INTO docs_fts(rowid, terms) VALUES (?, ?)", (doc_id, terms(body)))
+
+    def _fts_remove(self, db, doc_id: int, body: str) -> None:
+        # Contentless FTS5 deletes by replaying the old terms.
+        db.execute("INSERT INTO docs_fts(docs_fts, rowid, terms) VALUES ('delete', ?, ?)", (doc_id, terms(body)))
+
+    def _index(self, db, key: str, kind: str, refcode: str, page_no: int | None, body: str) -> None:
         old = db.execute("SELECT id, body FROM docs WHERE key=?", (key,)).fetchone()
+        extra = self._doc_extra(body)
         if old:
             if old["body"] == body:
                 return
-            # Contentless FTS5 deletes by replaying the old terms.
-            db.execute("INSERT INTO docs_fts(docs_fts, rowid, terms) VALUES ('delete', ?, ?)", (old["id"], terms(old["body"])))
-            db.execute("UPDATE docs SET body=? WHERE id=?", (body, old["id"]))
+            self._fts_remove(db, old["id"], old["body"])
+            db.execute(f"UPDATE docs SET body=?{''.join(f', {c}=?' for c in extra)} WHERE id=?",
+                       (body, *extra.values(), old["id"]))
             doc_id = old["id"]
         else:
             doc_id = db.execute(
-                "INSERT INTO docs(key, kind, refcode, page_no, body) VALUES (?,?,?,?,?)",
-                (key, kind, refcode, page_no, body),
-            ).lastrowid
-        db.execute("INSERT INTO docs_fts(rowid, terms) VALUES (?, ?)", (doc_id, terms(body)))
+                f"INSERT INTO docs(key, kind, refcode, page_no, body{''.join(', ' + c for c in extra)}) "
+                f"VALUES (?,?,?,?,?{',?' * len(extra)}) RETURNING id",
+                (key, kind, refcode, page_no, body, *extra.values()),
+            ).fetchone()[0]
+        self._fts_add(db, doc_id, body)
 
-    def _unindex(self, db: sqlite3.Connection, key: str) -> None:
+    def _unindex(self, db, key: str) -> None:
         old = db.execute("SELECT id, body FROM docs WHERE key=?", (key,)).fetchone()
         if old:
-            db.execute("INSERT INTO docs_fts(docs_fts, rowid, terms) VALUES ('delete', ?, ?)", (old["id"], terms(old["body"])))
+            self._fts_remove(db, old["id"], old["body"])
             db.execute("DELETE FROM docs WHERE id=?", (old["id"],))
+
+    def _match(self, query) -> tuple[str, str, list, str]:
+        """FROM (joining docs as ``d``), WHERE, its arguments and a score (lower is better) for a query."""
+        return ("docs_fts JOIN docs d ON d.id = docs_fts.rowid", "docs_fts MATCH ?", [fts5_expression(query)],
+                "bm25(docs_fts)")
 
     def search(self, query, statuses: list[str], filters, limit: int = 20, offset: int = 0) -> dict:
         """Docs (pages, recording segments) matching a parsed query among items whose open status is in
         ``statuses``: the total, one page of rows (best first) and facet counts over all matches."""
         if not statuses:  # default deny: a role that may see nothing sees nothing, not everything
             return {"total": 0, "rows": [], "facets": {f: {} for f in FACETS}}
-        where = ["docs_fts MATCH ?", f"i.open_status IN ({','.join('?' * len(statuses))})"]
-        args: list = [fts5_expression(query), *statuses]
+        base, args, score = self._hits(query, statuses, filters)
+        total = self.db.execute(f"SELECT count(*) {base}", args).fetchone()[0]
+        facets = {}
+        for name, column in zip(FACETS, ("i.fonds", "i.year", "i.retention", "d.kind", "i.open_status"), strict=True):
+            facets[name] = {str(v): n for v, n in self.db.execute(
+                f"SELECT {column}, count(*) {base} GROUP BY 1 ORDER BY 2 DESC, 1", args) if v is not None}
+        rows = self.db.execute(
+            f"""SELECT d.key, d.kind, d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.retention,
+                       i.open_status, p.image_path, s.file_path, s.file_start_ms, s.start_ms, s.end_ms, a.part,
+                       {score} AS score
+                {base.replace(' WHERE ', ' LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no '
+                                         'LEFT JOIN segments s ON s.key = d.key '
+                                         'LEFT JOIN av a ON a.file_path = s.file_path WHERE ', 1)}
+                ORDER BY score, d.refcode, d.page_no, s.start_ms LIMIT ? OFFSET ?""",
+            [*args, limit, offset],
+        ).fetchall()
+        return {"total": total, "rows": [dict(r) for r in rows], "facets": facets}
+
+    def _hits(self, query, statuses: list[str], filters) -> tuple[str, list, str]:
+        """FROM … WHERE … selecting the hits (docs ``d`` joined to items ``i``), its arguments and score."""
+        source, match, args, score = self._match(query)
+        where = [match, f"i.open_status IN ({','.join('?' * len(statuses))})"]
+        args = [*args, *statuses]
         for column, values in (("i.fonds", filters.fonds), ("i.retention", filters.retention), ("d.kind", filters.kind)):
             if values:
                 where.append(f"{column} IN ({','.join('?' * len(values))})")
@@ -607,24 +648,74 @@ class SQLiteStore:
         if filters.batch:
             where.append("EXISTS (SELECT 1 FROM files f WHERE f.refcode = d.refcode AND f.batch = ?)")
             args.append(filters.batch)
-        base = ("FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid JOIN items i ON i.refcode = d.refcode "
-                "WHERE " + " AND ".join(where))
-        total = self.db.execute(f"SELECT count(*) {base}", args).fetchone()[0]
-        facets = {}
-        for name, column in zip(FACETS, ("i.fonds", "i.year", "i.retention", "d.kind", "i.open_status"), strict=True):
-            facets[name] = {str(v): n for v, n in self.db.execute(
-                f"SELECT {column}, count(*) {base} GROUP BY 1 ORDER BY 2 DESC, 1", args) if v is not None}
-        rows = self.db.execute(
-            f"""SELECT d.key, d.kind, d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.retention,
-                       i.open_status, p.image_path, s.file_path, s.file_start_ms, s.start_ms, s.end_ms, a.part,
-                       bm25(docs_fts) AS score
-                {base.replace('WHERE', 'LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no '
-                                       'LEFT JOIN segments s ON s.key = d.key '
-                                       'LEFT JOIN av a ON a.file_path = s.file_path WHERE', 1)}
-                ORDER BY score, d.refcode, d.page_no, s.start_ms LIMIT ? OFFSET ?""",
-            [*args, limit, offset],
-        ).fetchall()
-        return {"total": total, "rows": [dict(r) for r in rows], "facets": facets}
+        return f"FROM {source} JOIN items i ON i.refcode = d.refcode WHERE " + " AND ".join(where), args, score
+
+    # -- reindex and its check ----------------------------------------------------------------
+    _STORED_TEXTS = """SELECT 'page:' || refcode || ':' || page_no AS key, 'page' AS kind, refcode, page_no, text AS body
+                       FROM pages WHERE text IS NOT NULL
+                       UNION ALL
+                       SELECT key, 'segment', refcode, NULL, text FROM segments"""
+
+    def _rebuild_index(self, db) -> None:
+        db.execute("INSERT INTO docs_fts(docs_fts) VALUES ('delete-all')")
+        for row in db.execute("SELECT id, body FROM docs").fetchall():
+            self._fts_add(db, row["id"], row["body"])
+
+    def reindex(self) -> dict[str, int]:
+        """Rebuild the docs and their index entries from the stored texts (pages, segments) in one
+        transaction: readers see the old index or the new, never a half-built one. Idempotent."""
+        with self.tx() as db:
+            want = {r["key"]: r for r in db.execute(self._STORED_TEXTS).fetchall()}
+            have = {r["key"]: r["body"] for r in db.execute("SELECT key, body FROM docs").fetchall()}
+            stale = sorted(set(have) - set(want))
+            for key in stale:
+                db.execute("DELETE FROM docs WHERE key=?", (key,))
+            changed = added = 0
+            for key, r in want.items():
+                if key not in have:
+                    added += 1
+                elif have[key] != r["body"]:
+                    changed += 1
+                else:
+                    continue
+                db.execute(
+                    "INSERT INTO docs(key, kind, refcode, page_no, body) VALUES (?,?,?,?,?) "
+                    "ON CONFLICT(key) DO UPDATE SET body=excluded.body",
+                    (key, r["kind"], r["refcode"], r["page_no"], r["body"]),
+                )
+            self._rebuild_index(db)  # every doc's entries from its body, whatever they held before
+            total = db.execute("SELECT count(*) FROM docs").fetchone()[0]
+        return {"docs": total, "added": added, "changed": changed, "removed": len(stale)}
+
+    def check_index(self) -> list[tuple[str, str]]:
+        """(key, reason) for every doc whose text or index entries disagree with the stored texts."""
+        problems: list[tuple[str, str]] = []
+        want = {r["key"]: r["body"] for r in self.db.execute(self._STORED_TEXTS).fetchall()}
+        docs = self.db.execute("SELECT id, key, body FROM docs").fetchall()
+        have = {r["key"] for r in docs}
+        problems += [(k, "not indexed") for k in sorted(set(want) - have)]
+        problems += [(k, "indexed but no longer stored") for k in sorted(have - set(want))]
+        problems += [(r["key"], "indexed text differs from the stored text")
+                     for r in docs if r["key"] in want and want[r["key"]] != r["body"]]
+        problems += self._check_entries(docs)
+        return problems
+
+    def _check_entries(self, docs: list) -> list[tuple[str, str]]:
+        # Each doc's entries equal its terms when it holds as many term instances as its text has and
+        # the whole text matches as one phrase in it (positions 0..n-1 are exactly its terms).
+        self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.docs_vocab USING fts5vocab(main, docs_fts, instance)")
+        counts = dict(self.db.execute("SELECT doc, count(*) FROM temp.docs_vocab GROUP BY doc").fetchall())
+        out = []
+        for r in docs:
+            expected = terms(r["body"]).split()
+            if counts.pop(r["id"], 0) != len(expected):
+                out.append((r["key"], "index entries differ from the text"))
+            elif expected and not self.db.execute(
+                    "SELECT 1 FROM docs_fts WHERE docs_fts MATCH ? AND rowid = ?",
+                    ('"' + " ".join(expected) + '"', r["id"])).fetchone():
+                out.append((r["key"], "index entries differ from the text"))
+        out += [(f"#{doc}", "index entries without a doc") for doc in sorted(counts)]
+        return out
 
     def log_query(self, role: str, query: str, hits: int) -> None:
         with self.tx() as db:
@@ -689,11 +780,11 @@ class SQLiteStore:
     def daily_digitised(self, until: str) -> list[sqlite3.Row]:
         """Items and pages first digitised per day and 全宗, for charts and recent rates."""
         return self.db.execute(
-            """SELECT substr(first, 1, 10) AS day, fonds, count(*) AS items, sum(pages) AS pages FROM (
-                   SELECT f.refcode, i.fonds, min(f.ingested_at) AS first, sum(f.pages) AS pages
+            """SELECT substr(first_at, 1, 10) AS day, fonds, count(*) AS items, sum(pages) AS pages FROM (
+                   SELECT f.refcode, i.fonds, min(f.ingested_at) AS first_at, sum(f.pages) AS pages
                    FROM files f JOIN items i ON i.refcode = f.refcode
-                   WHERE f.ingested_at <= ? GROUP BY f.refcode)
-               GROUP BY day, fonds ORDER BY day, fonds""",
+                   WHERE f.ingested_at <= ? GROUP BY f.refcode, i.fonds) AS firsts
+               GROUP BY substr(first_at, 1, 10), fonds ORDER BY day, fonds""",
             (until,),
         ).fetchall()
 
@@ -702,7 +793,7 @@ class SQLiteStore:
         tables = ("items", "files", "pages", "lines", "docs", "failures", "runs", "events", "qc_findings", "derivatives",
                   "av", "segments", "reviews")
         out = {t: self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
-        out["docs_fts"] = self.db.execute("SELECT count(*) FROM docs_fts").fetchone()[0]
+        out["docs_fts"] = self._index_count()
         return out
 
     def reviews(self, refcodes: list[str] | None = None) -> list[sqlite3.Row]:
@@ -715,6 +806,9 @@ class SQLiteStore:
         return self.db.execute(
             "SELECT * FROM pages WHERE refcode=? AND ocr_state='done' ORDER BY page_no", (refcode,)
         ).fetchall()
+
+    def _index_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM docs_fts").fetchone()[0]
 
     def failures(self, batch: str | None = None) -> list[sqlite3.Row]:
         if batch is None:
