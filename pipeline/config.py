@@ -97,9 +97,49 @@ class LimitSettings(Strict):
     """Bounds that keep a hostile or huge file from taking the machine down."""
 
     max_file_bytes: int = 4 * 1024**3
-    # A 600-dpi A0 scan is ~ 20k x 28k = 560 Mpx; anything beyond that is treated as a bomb.
-    max_image_pixels: int = 600_000_000
+    # An A0 map at 400 dpi is ~ 13k x 19k = 250 Mpx; beyond the limit a file is treated as a bomb.
+    max_image_pixels: int = 300_000_000
     max_pages_per_file: int = 5000
+    # Each file is examined in a child process under these limits (pipeline/ingest/sandbox.py).
+    examine_memory_mb: int = Field(4096, ge=256)  # beyond the decoders' own address space
+    examine_timeout_s: float = Field(120, gt=0)  # plus 1 s per 20 MB of file
+    ingest_workers: int = Field(0, ge=0, le=64)  # 0: one per CPU core
+
+
+Severity = Literal["error", "warning"]
+
+
+class QcRule(Strict):
+    enabled: bool = True
+    severity: Severity = "warning"
+
+
+class QcSettings(Strict):
+    """DA/T 31-2017 checks. Figures marked (local rule) are not in the standard's text."""
+
+    min_dpi: float = 200  # DA/T 31-2017 9.4 扫描分辨率
+    min_dpi_for_ocr: float = 300  # (local rule) where OCR follows
+    ocr_follows: bool = True
+    blank_max_ink_ratio: float = 0.001
+    min_sharpness: float = 100.0  # variance of the Laplacian at 150 dpi; crisp scans measure 300-5000
+    max_skew_degrees: float = 3.0  # (local rule)
+    sample_ratio: float = Field(0.05, gt=0, le=1)  # (local rule) acceptance sample: at least 5% of pages
+    pass_gate: float = Field(0.95, gt=0, le=1)  # (local rule) the batch passes at 95%
+    # Pages with an error-severity finding are not recognised when this is on.
+    block_recognition: bool = False
+    rules: dict[str, QcRule] = {
+        "resolution": QcRule(severity="error"),
+        "resolution_unknown": QcRule(severity="warning"),
+        "blank_page": QcRule(severity="warning"),
+        "blur": QcRule(severity="error"),
+        "skew": QcRule(severity="warning"),
+        "border": QcRule(severity="warning"),
+        "mixed_formats": QcRule(severity="warning"),
+        "catalogue_mismatch": QcRule(severity="error"),
+    }
+
+    def rule(self, name: str) -> QcRule:
+        return self.rules.get(name, QcRule())
 
 
 class SearchSettings(Strict):
@@ -113,10 +153,71 @@ class SearchSettings(Strict):
     max_query_chars: int = Field(256, ge=1, le=10_000)
 
 
+class WebSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=1, le=65535)
+    # Bearer tokens, stored as the SHA-256 hex of the token, each granting a role from
+    # search.roles. `dangan serve --new-token ROLE` prints a token and the line to add here.
+    tokens: dict[str, str] = {}
+    default_role: str = "public"  # a request without a token
+
+
 class ProgressSettings(Strict):
     plan: str = "tianjin-2021-2025"
+    # The institution a 全宗 belongs to when no holdings file names one.
+    institution: str = "本馆"
     # Which of the plan's institution classes this archive is (市档案馆, 各区档案馆, …).
     institution_class: str = "市档案馆"
+
+
+class VadSettings(Strict):
+    """Speech detection without an ASR model (pipeline/speech/detect.py)."""
+
+    # A frame is loud enough for speech when its speech-band level is this far above the file's
+    # noise floor (its 10th-percentile level) and above ``min_level_db`` (dBFS).
+    threshold_db: float = Field(12.0, ge=0, le=60)
+    min_level_db: float = Field(-50.0, ge=-120, le=0)
+    # Speech rises and falls with its syllables (about 4 per second); a steady tone or held note
+    # does not. Frames whose level varies less than this over a second are not speech.
+    min_modulation_db: float = Field(1.5, ge=0, le=40)
+    min_speech_ms: int = Field(250, ge=0, le=10_000)
+    min_silence_ms: int = Field(400, ge=0, le=10_000)
+    pad_ms: int = Field(200, ge=0, le=5_000)
+
+
+class SpeechSettings(Strict):
+    """Speech recognition of audio and video (语音识别), "有条件": only where a model is configured."""
+
+    engine: str = "openai-whisper"
+    # None: no model configured, AV items wait as awaiting-transcription. Otherwise a path to a
+    # whisper checkpoint (.pt; for faster-whisper also a converted CTranslate2 folder) or a model
+    # name (tiny, small, large-v3, ...) looked up as ``<whisper_cache>/<name>.pt``.
+    model: str | None = None
+    whisper_cache: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "whisper")
+    language: str = "zh"
+    threads: int = Field(1, ge=1, le=64)
+    beam_size: int = Field(5, ge=1, le=32)
+    best_of: int = Field(5, ge=1, le=32)
+    # Whisper's temperature fallback; [0.0] alone is greedy/beam search only, fully deterministic.
+    temperature: list[float] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    seed: int = 0  # seeds the sampling fallback so a re-run gives the same text
+    # Hallucination guards. Conditioning on the previous window is how Whisper loops on Chinese.
+    condition_on_previous_text: bool = False
+    compression_ratio_threshold: float | None = 2.4
+    logprob_threshold: float | None = -1.0
+    no_speech_threshold: float | None = 0.6
+    initial_prompt: str | None = None
+    max_new_tokens: int | None = Field(None, ge=1, le=440)
+    # Speech spans are merged into decoder chunks of at most this length (Whisper's window is 30 s).
+    chunk_seconds: float = Field(30.0, ge=1.0, le=30.0)
+    # faster-whisper only: CTranslate2 compute type, and where converted checkpoints are cached.
+    compute_type: str = "int8"
+    ct2_cache: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "dangan" / "whisper-ct2")
+    simplify: bool = True  # OpenCC t2s; the decoder's original text is kept beside it
+    keep_audio_copy: bool = True  # the 16 kHz mono WAV derivative in the output tree (DA/T 62)
+    max_seconds: float = Field(24 * 3600.0, gt=0)
+    items_per_task: int = Field(4, ge=1, le=10_000)
+    vad: VadSettings = VadSettings()
 
 
 class Settings(Strict):
@@ -129,8 +230,11 @@ class Settings(Strict):
     ocr: OcrSettings = OcrSettings()
     preprocess: PreprocessSettings = PreprocessSettings()
     limits: LimitSettings = LimitSettings()
+    qc: QcSettings = QcSettings()
     search: SearchSettings = SearchSettings()
+    web: WebSettings = WebSettings()
     progress: ProgressSettings = ProgressSettings()
+    speech: SpeechSettings = SpeechSettings()
 
     @property
     def db_url(self) -> str:
@@ -149,6 +253,9 @@ _ENV = {
     "DANGAN_PLANS_DIR": ("plans_dir",),
     "DANGAN_OCR_ENGINE": ("ocr", "engine"),
     "DANGAN_OCR_MODELS": ("ocr", "models"),
+    "DANGAN_SPEECH_ENGINE": ("speech", "engine"),
+    "DANGAN_SPEECH_MODEL": ("speech", "model"),
+    "DANGAN_WHISPER_CACHE": ("speech", "whisper_cache"),
 }
 
 
@@ -192,5 +299,8 @@ def load_settings(profile: str = "default", **overrides: object) -> Settings:
         update={
             "data_dir": settings.data_dir.expanduser(),
             "model_dir": settings.model_dir.expanduser(),
+            "speech": settings.speech.model_copy(
+                update={"whisper_cache": settings.speech.whisper_cache.expanduser(),
+                        "ct2_cache": settings.speech.ct2_cache.expanduser()}),
         }
     )

@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     file_access_error = 5
     invalid_config = 9
     other_error = 15
+    fixity_failed = 16  # `dangan verify` found changed or missing files
     ctrl_c = 130
 
 
@@ -54,6 +55,10 @@ class InputFileError(DanganError):
         self.reason = reason
         super().__init__(f"{path}: {reason}")
 
+    def __reduce__(self):
+        # Crosses process boundaries (ingest examines files in bounded child processes).
+        return (self.__class__, (self.path, self.reason))
+
 
 class EmptyFile(InputFileError):
     kind = "empty-file"
@@ -71,7 +76,55 @@ class CatalogueError(InputFileError):
     kind = "catalogue-error"
 
 
+class FileTooSlow(InputFileError):
+    """Examining the file ran past its time limit (a hostile or pathological file)."""
+
+    kind = "timeout"
+
+
+class FileTooBig(InputFileError):
+    """Examining the file needed more memory than the limit allows."""
+
+    kind = "too-big"
+
+
+class DecoderCrashed(InputFileError):
+    kind = "decoder-crashed"
+
+
+class DuplicateFile(InputFileError):
+    kind = "duplicate"
+
+
 class OcrFailed(DanganError):
     """The engine failed on a page (crash, timeout): that page fails, the batch goes on."""
 
     kind = "ocr-failed"
+
+
+class NoAudioTrack(InputFileError):
+    """A recording (typically a video) that carries no audio stream to transcribe."""
+
+    kind = "no-audio-track"
+
+
+class EmptyMedia(InputFileError):
+    """A recording whose audio stream holds no samples."""
+
+    kind = "empty-media"
+
+
+class TruncatedMedia(CorruptFile):
+    """Decoding stopped well short of the duration the container declares."""
+
+    kind = "truncated-media"
+
+
+class SpeechModelNotConfigured(DanganError):
+    """Speech recognition asked for, but ``speech.model`` names no model ("有条件的进行语音识别")."""
+
+    exit_code = ExitCode.missing_dependency
+
+
+class SpeechFailed(DanganError):
+    kind = "speech-failed"

@@ -15,8 +15,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pipeline.errors import ConfigError
 
-Metric = Literal["digitisation_rate", "recognition_rate", "transcription_rate", "count"]
+Metric = Literal[
+    # rates: a fraction of holdings (or of what is digitised)
+    "digitisation_rate", "recognition_rate", "transcription_rate", "catalogue_rate",
+    # counts: absolute numbers reached since the plan's start
+    "pages_digitised", "catalogue_entries", "items_opened",
+]
 Unit = Literal["item", "file_unit", "page", "minute", "catalogue_entry"]
+
+# Which units each metric may be counted in.
+UNITS: dict[str, tuple[str, ...]] = {
+    "digitisation_rate": ("item", "file_unit", "page"),
+    "recognition_rate": ("page",),
+    "transcription_rate": ("minute",),
+    "catalogue_rate": ("item", "file_unit"),
+    "pages_digitised": ("page",),
+    "catalogue_entries": ("catalogue_entry",),
+    "items_opened": ("item", "file_unit"),
+}
 
 
 class _Model(BaseModel):
@@ -43,14 +59,23 @@ class Goal(_Model):
     institution_class: str  # "*" applies to every institution
     metric: Metric
     unit: Unit
-    # A rate in [0, 1] for *_rate metrics, an absolute number for "count"; null: no figure given.
+    # A fraction in [0, 1] for *_rate metrics, an absolute number for counts; null: no figure given.
     target: float | None = Field(None, ge=0)
     quote: str
+    # 门类代码 the goal is limited to (WS 文书, SX 声像, MS 民生 …); empty: all records.
+    categories: list[str] = []
+    by: date | None = None  # a deadline before the plan's end
+
+    @property
+    def is_rate(self) -> bool:
+        return self.metric.endswith("_rate")
 
     @model_validator(mode="after")
-    def _rate_range(self) -> Goal:
-        if self.metric.endswith("_rate") and self.target is not None and self.target > 1:
+    def _consistent(self) -> Goal:
+        if self.is_rate and self.target is not None and self.target > 1:
             raise ValueError(f"a rate target is a fraction in [0, 1], got {self.target}")
+        if self.unit not in UNITS[self.metric]:
+            raise ValueError(f"{self.metric} is counted in {' or '.join(UNITS[self.metric])}, not {self.unit}")
         return self
 
     def applies_to(self, institution_class: str) -> bool:
@@ -66,10 +91,17 @@ class Plan(_Model):
     goals: list[Goal]
 
     def goal(self, metric: Metric, institution_class: str) -> Goal | None:
-        """The most specific goal for a metric and institution class."""
-        found = [g for g in self.goals if g.metric == metric and g.applies_to(institution_class)]
-        found.sort(key=lambda g: g.institution_class == "*")
+        """The most specific goal for a metric and institution class (all records, no category)."""
+        found = [g for g in self.goals_for(institution_class) if g.metric == metric and not g.categories]
         return found[0] if found else None
+
+    def goals_for(self, institution_class: str) -> list[Goal]:
+        """Goals that apply to an institution class, its own before the plan-wide ("*") ones."""
+        found = [g for g in self.goals if g.applies_to(institution_class)]
+        return sorted(found, key=lambda g: g.institution_class == "*")
+
+    def deadline(self, goal: Goal) -> date:
+        return goal.by or self.period.end
 
 
 def load_plan(path: Path) -> Plan:

@@ -4,9 +4,13 @@ The pages imitate what a county archive receives from a scanning vendor: 300-dpi
 red 红头, a red seal over the signature, slight skew and scanner noise; one multi-page bilevel TIFF,
 a colour JPEG, a two-page scanned PDF and a greyscale PNG. The text comes from the seed plans.
 The catalogue also lists one item that has not been scanned yet, as real catalogues do.
+Two 声像 items come with them: a short Mandarin recording (WAV) and a short video (MP4, H.264 +
+AAC, a still title card), both spoken by espeak-ng from sentences of the plans.
 
-Run:  python samples/make_samples.py [--out samples]   (needs Debian's fonts-noto-cjk)
-The output is deterministic for a given Pillow/numpy version.
+Run:  python samples/make_samples.py [--out samples] [--only scans|av]
+(needs Debian's fonts-noto-cjk; the recordings also espeak-ng and PyAV). ``--only av`` remakes the
+recordings and the catalogue and leaves the scans byte for byte as they are.
+The output is deterministic for a given Pillow/numpy/espeak-ng/FFmpeg version.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import subprocess
+import tempfile
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +113,87 @@ UNSCANNED = {
     "refcode": "J002-WS·2022-Y-ZHC-0002", "fonds": "J002", "year": "2022", "retention": "永久",
     "org": "ZHC", "title": "佛山市档案事业发展规划摘要", "open_status": "未审核", "file": "",
 }
+
+
+# 声像 items: 档号 with 门类 LY (录音) and LX (录像); spoken text is the truth for a real model's CER.
+AV_ITEMS = [
+    {
+        "refcode": "J001-LY·2021-Y-BGS-0001",
+        "fonds": "J001", "year": "2021", "retention": "永久", "org": "BGS",
+        "title": "档案数字化工作会议录音（节选）", "open_status": "开放",
+        "file": "J001-LY-2021-Y-BGS-0001.wav", "format": "wav",
+        "speech": "推动重要档案数字化成果文字识别，有条件的进行语音识别。",
+    },
+    {
+        "refcode": "J001-LX·2021-Y-BGS-0001",
+        "fonds": "J001", "year": "2021", "retention": "永久", "org": "BGS",
+        "title": "档案开放工作宣传片（节选）", "open_status": "未审核",
+        "file": "J001-LX-2021-Y-BGS-0001.mp4", "format": "mp4",
+        "speech": "开放档案全文在线查阅。",
+    },
+]
+AV_RATE = 16_000
+
+
+def speak(text: str) -> "np.ndarray":
+    """Mandarin speech from espeak-ng as 16 kHz mono float32, with a short pause either side."""
+    import av
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "s.wav"
+        subprocess.run(["espeak-ng", "-v", "cmn", "-s", "190", "-w", str(wav), text], check=True)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=AV_RATE)
+        with av.open(str(wav)) as c:
+            parts = [o.to_ndarray().reshape(-1) for f in c.decode(audio=0) for o in resampler.resample(f)]
+        parts += [o.to_ndarray().reshape(-1) for o in resampler.resample(None)]
+    pause = np.zeros(AV_RATE // 2, dtype=np.float32)
+    return np.concatenate([pause, *parts, pause])
+
+
+def write_wav(path: Path, audio: "np.ndarray") -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(AV_RATE)
+        w.writeframes(np.clip(np.round(audio * 32767), -32768, 32767).astype("<i2").tobytes())
+
+
+def write_video(path: Path, audio: "np.ndarray", title: str, refcode: str) -> None:
+    """A still title card for the length of the audio: H.264 at 2 fps, AAC mono, in MP4."""
+    import av
+
+    card = Image.new("RGB", (320, 180), (30, 40, 60))
+    d = ImageDraw.Draw(card)
+    d.text((16, 60), title, font=font(SANS, 18), fill=(240, 240, 240))
+    d.text((16, 100), refcode, font=font(SANS, 14), fill=(200, 200, 200))
+    fps = 2
+    with av.open(str(path), "w", format="mp4") as out:
+        vs = out.add_stream("libx264", rate=fps, options={"crf": "30", "preset": "veryslow", "tune": "stillimage"})
+        vs.width, vs.height, vs.pix_fmt = 320, 180, "yuv420p"
+        aus = out.add_stream("aac", rate=AV_RATE, layout="mono")
+        aus.bit_rate = 24_000
+        for i in range(math.ceil(len(audio) / AV_RATE * fps)):
+            frame = av.VideoFrame.from_image(card)
+            frame.pts = i
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode(None))
+        block = 1024
+        for i in range(0, len(audio), block):
+            frame = av.AudioFrame.from_ndarray(audio[None, i : i + block].astype(np.float32), format="flt", layout="mono")
+            frame.sample_rate = AV_RATE
+            frame.pts = i
+            out.mux(aus.encode(frame))
+        out.mux(aus.encode(None))
+
+
+def make_av(batch: Path, truth_dir: Path) -> None:
+    for item in AV_ITEMS:
+        audio = 0.6 * speak(item["speech"])
+        if item["format"] == "wav":
+            write_wav(batch / item["file"], audio)
+        else:
+            write_video(batch / item["file"], audio, item["title"], item["refcode"])
+        (truth_dir / f"{item['file'].rsplit('.', 1)[0]}.txt").write_text(item["speech"] + "\n", encoding="utf-8")
 
 
 def font(name: str, size: int) -> ImageFont.FreeTypeFont:
@@ -223,13 +311,36 @@ def write_item(item: dict, pages: list[Image.Image], path: Path) -> None:
         raise ValueError(fmt)
 
 
+def write_catalogue(batch: Path) -> None:
+    cols = ["档号", "全宗号", "年度", "保管期限", "机构", "题名", "开放状态", "页数", "文件名"]
+    with open(batch / "catalogue.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for item in ITEMS + AV_ITEMS + [UNSCANNED]:
+            if item in AV_ITEMS or not item["file"]:
+                pages = ""
+            else:
+                pages = 2 if "body2" in item else 1
+            w.writerow([item["refcode"], item["fonds"], item["year"], item["retention"], item["org"],
+                        item["title"], item["open_status"], pages, item["file"]])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).parent)
+    ap.add_argument("--only", choices=["scans", "av"], help="make only the scans or only the recordings")
     args = ap.parse_args()
     batch, truth_dir = args.out / "batch", args.out / "truth"
     batch.mkdir(parents=True, exist_ok=True)
     truth_dir.mkdir(parents=True, exist_ok=True)
+    if args.only != "av":
+        make_scans(batch, truth_dir)
+    if args.only != "scans":
+        make_av(batch, truth_dir)
+    write_catalogue(batch)
+
+
+def make_scans(batch: Path, truth_dir: Path) -> None:
     for n, item in enumerate(ITEMS):
         bodies = [item["body"]] + ([item["body2"]] if "body2" in item else [])
         images = []
@@ -243,14 +354,6 @@ def main() -> None:
                 "\n".join(lines) + "\n", encoding="utf-8"
             )
         write_item(item, images, batch / item["file"])
-    cols = ["档号", "全宗号", "年度", "保管期限", "机构", "题名", "开放状态", "页数", "文件名"]
-    with open(batch / "catalogue.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(cols)
-        for item in ITEMS + [UNSCANNED]:
-            pages = (2 if "body2" in item else 1) if item["file"] else ""
-            w.writerow([item["refcode"], item["fonds"], item["year"], item["retention"], item["org"],
-                        item["title"], item["open_status"], pages, item["file"]])
 
 
 if __name__ == "__main__":

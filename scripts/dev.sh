@@ -58,7 +58,13 @@ setup() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
     log "installing dangan and its dependencies into .venv (pinned by constraints.txt)"
     # pip's log goes to a file: shown only when the install fails.
-    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test]" >"$VENV/pip-install.log" 2>&1 || {
+    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test,faster-whisper]" >"$VENV/pip-install.log" 2>&1 || {
+      tail -40 "$VENV/pip-install.log" >&2
+      exit 3
+    }
+    # openai-whisper without its triton requirement (GPU only); its real dependencies are in
+    # pyproject.toml. See README, "Speech".
+    "$VENV/bin/python" -m pip install -q --no-deps -c constraints.txt openai-whisper >>"$VENV/pip-install.log" 2>&1 || {
       tail -40 "$VENV/pip-install.log" >&2
       exit 3
     }
@@ -112,6 +118,8 @@ demo() {
 
 run_tests() {
   setup
+  # chromium: the browser tests of the search page (headless, Debian's build).
+  need_debs chromium
   exec "$VENV/bin/python" -m pytest -ra "$@"
 }
 

@@ -49,6 +49,9 @@ class CountingEngine:
     def __getattr__(self, name):  # get_orientation, settings, reads_cleaned, signature: the real engine's
         return getattr(self.engine, name)
 
+    def describe(self, settings):
+        return self.engine.describe(settings)
+
 
 @pytest.fixture(scope="session")
 def engine(model_dir: Path):
@@ -59,6 +62,7 @@ def engine(model_dir: Path):
 def sample_run(tmp_path_factory, model_dir: Path, engine):
     """The sample batch digitised once (without Prefect) into a fresh store, for read-only tests."""
     from pipeline.digitise import ingest_batch, recognise_pages
+    from pipeline.speech.stage import process_recordings
     from pipeline.store import open_store
 
     base = tmp_path_factory.mktemp("sample_run")
@@ -69,6 +73,7 @@ def sample_run(tmp_path_factory, model_dir: Path, engine):
     with open_store(settings.db_url) as store:
         ing = ingest_batch(batch, settings, store)
         ocr = recognise_pages(ing.pages, settings, store, counting, ing.batch)
+        process_recordings(ing.recordings, settings, store, None)  # no speech model: detection only
     return {"settings": settings, "batch": batch, "ingest": ing, "ocr": ocr, "engine": counting}
 
 

@@ -24,7 +24,7 @@ def test_search_any_length_returns_the_page(sample_run, query):
     out = json.loads(res.output)
     assert out["total"] >= 1
     for hit in out["hits"]:
-        assert "【" in hit["snippet"] and os.path.isfile(hit["image"])
+        assert "【" in hit["snippet"] and os.path.isfile(hit["image_path"]) and len(hit["box"]) == 4
     pages = {(h["refcode"], h["page"]) for h in out["hits"]}
     if query == "开放审核制度":
         assert pages == {("J001-WS·2021-Y-BGS-0002", 1)}
@@ -40,12 +40,18 @@ def test_public_role_sees_only_open_items(sample_run):
 
 
 @pytest.mark.slow
-def test_progress_json(sample_run):
-    res = CliRunner().invoke(cli, ["progress", "--json"], env=_env(sample_run["settings"]))
+def test_progress_json_csv_and_files(sample_run, tmp_path):
+    env = _env(sample_run["settings"])
+    res = CliRunner().invoke(cli, ["progress", "--json", "-o", str(tmp_path / "rep")], env=env)
     out = json.loads(res.output)
     assert out["plan"]["id"] == "tianjin-2021-2025"
-    assert out["goals"]["digitisation_rate"]["target"] == 0.8
-    assert out["total"]["pages"] == 6 and out["total"]["pages_recognised"] == 6
+    goal = next(g for g in out["goals"] if g["goal"]["metric"] == "digitisation_rate")
+    assert goal["goal"]["target"] == 0.8 and goal["actual"] == 6 / 7 and goal["met"] is True  # 2 recordings count
+    assert out["total"]["pages_digitised"] == 6 and out["total"]["pages_recognised"] == 6
+    assert sorted(p.name for p in (tmp_path / "rep").iterdir()) == [
+        "progress.csv", "progress.html", "progress.json", "progress.png"]
+    csv_out = CliRunner().invoke(cli, ["progress", "--csv", "--plan", "neimenggu-2021-2025"], env=env).output
+    assert csv_out.splitlines()[0].startswith("institution,") and "J002" in csv_out
 
 
 def test_bad_arguments_and_missing_models_exit_codes(tmp_path):

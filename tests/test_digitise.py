@@ -15,7 +15,7 @@ def test_sample_batch_outputs_and_store(sample_run):
     assert ocr.done == 6 and ocr.failures == []
     with open_store(s.db_url) as store:
         c = store.counts()
-        assert (c["items"], c["files"], c["pages"], c["docs"], c["docs_fts"]) == (5, 4, 6, 6, 6)
+        assert (c["items"], c["files"], c["pages"], c["docs"], c["docs_fts"]) == (7, 6, 6, 6, 6)
         assert c["lines"] > 40
         page = store.db.execute("SELECT * FROM pages WHERE refcode='J001-WS·2021-Y-BGS-0001' AND page_no=2").fetchone()
         assert page["ocr_state"] == "done" and 0.5 < page["mean_conf"] <= 1

@@ -1,6 +1,9 @@
 import random
 
-from pipeline.index.text import compact, match_expression, snippet, terms
+import pytest
+
+from pipeline.index.query import Filters, QueryError, parse
+from pipeline.index.text import compact, snippet, terms
 
 
 def test_compact_folds_width_case_and_drops_punctuation():
@@ -15,18 +18,10 @@ def test_terms_are_bigrams_plus_final_character():
     assert terms("，。") == ""
 
 
-def test_match_expression_by_query_length():
-    assert match_expression("档") == '"档"*'
-    assert match_expression("档案") == '"档案"'
-    assert match_expression("档案馆藏") == '"档案 案馆 馆藏"'
-    assert match_expression("档案 开放") == '"档案" AND "开放"'
-    assert match_expression('"*( NEAR') == '"ne ea ar"'  # FTS syntax is only ever literal text
-    assert match_expression("，。") is None
-
-
 def test_snippet_marks_the_hit_and_rejoins_ocr_lines():
-    s = snippet("推动重要档案数字化成果文字识别，有条件的进行语音\n识别。", "语音识别", width=4)
+    s = snippet("推动重要档案数字化成果文字识别，有条件的进行语音\n识别。", ["语音识别"], width=4)
     assert s == "…件的进行【语音识别】。"
+    assert snippet("甲乙丙丁", ["丁", "乙"], width=1) == "甲【乙】丙…"  # the earliest of the words
 
 
 def test_search_equals_brute_force_substring(tmp_path):
@@ -46,14 +41,18 @@ def test_search_equals_brute_force_substring(tmp_path):
     queries = ["档", "案", "，", "档案", "数字", "字化率", "天津市档", "开放审核文字", "识别天"]
     queries += ["".join(rng.choice(alphabet[:14]) for _ in range(rng.randint(1, 4))) for _ in range(40)]
     for q in queries:
-        want = {i for i, b in bodies.items() if compact(q).chars and compact(q).chars in compact(b).chars}
-        total, hits = store.search(q, ["开放"], "test", limit=1000)
-        assert {h.page_no for h in hits} == want, q
-        assert total == len(want)
+        if not compact(q).chars:
+            with pytest.raises(QueryError):
+                parse(q)
+            continue
+        want = {i for i, b in bodies.items() if compact(q).chars in compact(b).chars}
+        found = store.search(parse(q), ["开放"], Filters(), limit=1000)
+        assert {r["page_no"] for r in found["rows"]} == want, q
+        assert found["total"] == len(want)
     # Re-indexing a page with new text removes its old terms.
     with store.tx() as db:
         store._index(db, "page:R:0", "page", "R", 0, "全新的内容")
-    assert {h.page_no for h in store.search("全新", ["开放"], "test")[1]} == {0}
+    assert {r["page_no"] for r in store.search(parse("全新"), ["开放"], Filters())["rows"]} == {0}
     store.close()
 
 
@@ -62,7 +61,7 @@ def test_traditional_and_simplified_find_each_other(tmp_path):
     from pipeline.store import open_store
 
     assert simplified("檔案館藏") == "档案馆藏" and compact("檔案 館").chars == "档案馆"
-    assert snippet("本館收藏檔案三千卷", "档案", 4) == "本館收藏【檔案】三千卷"  # shown as printed
+    assert snippet("本館收藏檔案三千卷", ["档案"], 4) == "本館收藏【檔案】三千卷"  # shown as printed
     with open_store(f"sqlite:///{tmp_path / 's.sqlite'}") as store:
         with store.tx() as db:
             db.execute("INSERT INTO items(refcode, fonds, open_status, updated_at) VALUES ('J1-WS·2020-Y-0001', 'J1', '开放', 'x')")
@@ -70,7 +69,6 @@ def test_traditional_and_simplified_find_each_other(tmp_path):
             store._index(db, "page:a:1", "page", "J1-WS·2020-Y-0001", 1, "民國檔案整理")
             store._index(db, "page:b:1", "page", "J1-WS·2020-Y-0002", 1, "新中国档案整理")
         for q in ("档案整理", "檔案整理"):
-            total, hits = store.search(q, ["开放"], "staff")
-            assert total == 2, q
-        assert store.search("民国", ["开放"], "staff")[0] == 1
-        assert store.search("中國", ["开放"], "staff")[0] == 1
+            assert store.search(parse(q), ["开放"], Filters())["total"] == 2, q
+        assert store.search(parse("民国"), ["开放"], Filters())["total"] == 1
+        assert store.search(parse("中國"), ["开放"], Filters())["total"] == 1

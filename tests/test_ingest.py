@@ -9,7 +9,8 @@ from pipeline.ingest import scan_batch
 from pipeline.ingest.catalogue import read_catalogue
 from pipeline.ingest.fixity import digest_bytes, digest_file
 from pipeline.ingest.identify import identify
-from pipeline.ingest.pages import load_page, probe_pages
+from pipeline.ingest.examine import examine_file
+from pipeline.ingest.pages import load_page
 
 from .conftest import SAMPLES
 
@@ -47,10 +48,14 @@ def test_identify_by_content_not_extension(tmp_path):
 
 def test_multipage_tiff_and_pdf_pages(tmp_path):
     tif = SAMPLES / "J001-WS-2021-Y-BGS-0001.tif"
-    facts = probe_pages(tif, identify(tif), 10**9, 100)
+    pages = examine_file(tif, 10**9, 100).pages
+    facts = [p.facts for p in pages]
     assert [f.index for f in facts] == [0, 1] and facts[0].dpi == 300.0 and facts[0].mode == "1"
+    assert pages[0].compression == "group4"
     pdf = SAMPLES / "J001-WS-2022-D30-BGS-0003.pdf"
-    assert len(probe_pages(pdf, identify(pdf), 10**9, 100)) == 2
+    pdf_pages = examine_file(pdf, 10**9, 100).pages
+    assert len(pdf_pages) == 2 and pdf_pages[0].facts.dpi == 300.0  # from the embedded scan's pixel size
+    assert pdf_pages[0].compression == "DCTDecode" and pdf_pages[0].text is None  # scanned, not born digital
     img = load_page(pdf, identify(pdf), 1, 10**9, pdf_dpi=150)
     assert abs(img.size[0] - 1240) <= 1 and abs(img.size[1] - 1754) <= 1  # A4 at 150 dpi
 
@@ -60,14 +65,14 @@ def test_truncated_jpeg_is_a_corrupt_file(tmp_path):
     bad = tmp_path / "cut.jpg"
     bad.write_bytes(src[: len(src) // 3])
     with pytest.raises(CorruptFile, match="truncated or corrupt"):
-        probe_pages(bad, identify(bad), 10**9, 100)
+        examine_file(bad, 10**9, 100)
 
 
 def test_decompression_bomb_is_refused_without_decoding(tmp_path):
     bomb = tmp_path / "bomb.png"
     Image.new("1", (30000, 30000)).save(bomb)  # 900 Mpx declared, tiny on disk
     with pytest.raises(CorruptFile, match="pixels"):
-        probe_pages(bomb, identify(bomb), max_pixels=100_000_000, max_pages=10)
+        examine_file(bomb, max_pixels=100_000_000, max_pages=10)
 
 
 def test_catalogue_gb18030_english_headers_and_bad_rows(tmp_path):
@@ -98,8 +103,9 @@ def test_catalogue_without_refcode_column(tmp_path):
 def test_scan_sample_batch(settings):
     inv = scan_batch(SAMPLES, settings)
     assert inv.failures == []
-    assert len(inv.files) == 4
-    assert {f.format.name for f in inv.files} == {"tiff", "jpeg", "pdf", "png"}
+    assert len(inv.files) == 6
+    assert {f.format.name for f in inv.files} == {"tiff", "jpeg", "pdf", "png", "wav", "mp4"}
+    assert {f.refcode for f in inv.files if f.format.media == "av"} == {"J001-LY·2021-Y-BGS-0001", "J001-LX·2021-Y-BGS-0001"}
     pages = inv.pages
     assert len(pages) == 6
     by_item = {}
@@ -131,4 +137,44 @@ def test_output_folder_inside_batch_is_not_ingested(tmp_path, model_dir):
     (s.out_dir / "X").mkdir(parents=True)
     (s.out_dir / "X" / "page-0001.jpg").write_bytes((SAMPLES / "J001-WS-2021-Y-BGS-0002.jpg").read_bytes())
     inv = scan_batch(batch, s)
-    assert inv.failures == [] and len(inv.files) == 4
+    assert inv.failures == [] and len(inv.files) == 6
+
+
+def test_jpeg2000_and_audio_are_identified_and_recorded(tmp_path, settings):
+    import wave
+
+    batch = tmp_path / "b"
+    batch.mkdir()
+    Image.open(SAMPLES / "J002-WS-2022-Y-ZHC-0001.png").convert("L").resize((620, 877)).save(
+        batch / "J001-WS-2021-Y-BGS-0001.jp2", dpi=(300, 300))
+    with wave.open(str(batch / "J001-SX-2021-Y-BGS-0002.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\x00\x00" * 1600)
+    inv = scan_batch(batch, settings)
+    assert inv.failures == []
+    by_name = {f.relpath: f for f in inv.files}
+    jp2 = by_name["J001-WS-2021-Y-BGS-0001.jp2"]
+    assert jp2.format.name == "jp2" and jp2.pages[0].compression == "jpeg2000" and jp2.pages[0].facts.mode == "L"
+    wav = by_name["J001-SX-2021-Y-BGS-0002.wav"]
+    assert wav.format.media == "av" and wav.pages == () and len(wav.sm3) == 64
+
+
+def test_qc_can_hold_pages_back_from_recognition(tmp_path, model_dir):
+    from pipeline.digitise import ingest_batch
+    from pipeline.store import open_store
+
+    from .conftest import make_settings
+
+    batch = tmp_path / "b"
+    batch.mkdir()
+    Image.open(SAMPLES / "J002-WS-2022-Y-ZHC-0001.png").save(batch / "J001-WS-2021-Y-BGS-0001.png", dpi=(150, 150))
+    shutil.copy(SAMPLES / "J001-WS-2021-Y-BGS-0002.jpg", batch)
+    for block, held in ((False, []), (True, ["J001-WS·2021-Y-BGS-0001"])):
+        s = make_settings(tmp_path / f"d{block}", model_dir, qc={"block_recognition": block})
+        with open_store(s.db_url) as store:
+            result = ingest_batch(batch, s, store)
+            states = dict(store.db.execute("SELECT refcode, qc_state FROM pages").fetchall())
+        assert [p.refcode for p in result.blocked] == held
+        assert states == {"J001-WS·2021-Y-BGS-0001": "error", "J001-WS·2021-Y-BGS-0002": "pass"}

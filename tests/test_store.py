@@ -1,5 +1,6 @@
 from dataclasses import dataclass
 
+from pipeline.index.query import FACETS, Filters, parse
 from pipeline.ingest.catalogue import CatalogueRow
 from pipeline.ocr.types import OcrLine, PageText
 from pipeline.refcode import RefCode
@@ -40,13 +41,12 @@ def test_upserts_are_idempotent_and_access_is_default_deny(tmp_path):
     c = store.counts()
     assert (c["items"], c["pages"], c["lines"], c["docs"], c["docs_fts"]) == (3, 3, 3, 3, 3)
 
-    total, hits = store.search("开放审核", ["开放"], "public")
-    assert total == 1 and [h.refcode for h in hits] == ["J001-WS·2021-Y-BGS-0001"]
-    total, hits = store.search("开放审核", ["开放", "控制", "未审核"], "staff")
-    assert total == 3
-    assert store.search("开放审核", [], "nobody") == (0, [])
-    logged = store.db.execute("SELECT role, query, hits FROM query_log ORDER BY id").fetchall()
-    assert [tuple(r) for r in logged] == [("public", "开放审核", 1), ("staff", "开放审核", 3), ("nobody", "开放审核", 0)]
+    q = parse("开放审核")
+    found = store.search(q, ["开放"], Filters())
+    assert found["total"] == 1 and [r["refcode"] for r in found["rows"]] == ["J001-WS·2021-Y-BGS-0001"]
+    assert found["facets"]["open_status"] == {"开放": 1}
+    assert store.search(q, ["开放", "控制", "未审核"], Filters())["total"] == 3
+    assert store.search(q, [], Filters()) == {"total": 0, "rows": [], "facets": {f: {} for f in FACETS}}
     store.close()
 
 

@@ -5,12 +5,13 @@ text's *compact form* (normalised: NFKC, traditional to simplified with OpenCC t
 punctuation and whitespace dropped, OCR line breaks re-joined) plus its final character. Indexed
 text and queries are normalised alike, so 檔案 and 档案 find each other. Then:
 
-* a 1-character query is a prefix query on those terms (every character starts a bigram or ends
+* a 1-character word is a prefix query on those terms (every character starts a bigram or ends
   the text),
-* a query of n >= 2 characters is the phrase of its n-1 bigrams, which matches exactly where the
-  query is a substring of the compact text.
+* a word of n >= 2 characters is the phrase of its n-1 bigrams, which matches exactly where the
+  word is a substring of the compact text.
 
-So results equal a brute-force substring search on the compact form, for queries of any length.
+So results equal a brute-force substring search on the compact form, for words of any length
+(``pipeline.index.query`` builds the expressions).
 """
 
 from __future__ import annotations
@@ -76,35 +77,17 @@ def terms(text: str) -> str:
     return " ".join([s[i : i + 2] for i in range(len(s) - 1)] + [s[-1]])
 
 
-def match_expression(query: str) -> str | None:
-    """The FTS5 MATCH expression for a query: whitespace-separated parts must all occur."""
-    parts = []
-    for word in query.split():
-        s = compact(word).chars
-        if not s:
-            continue
-        if len(s) == 1:
-            parts.append(f'"{s}"*')
-        else:
-            parts.append('"' + " ".join(s[i : i + 2] for i in range(len(s) - 1)) + '"')
-    return " AND ".join(parts) if parts else None
-
-
-def query_words(query: str) -> list[str]:
-    return [c for c in (compact(w).chars for w in query.split()) if c]
-
-
-def snippet(text: str, query: str, width: int = 24, mark: tuple[str, str] = ("【", "】")) -> str:
-    """A piece of ``text`` around the first hit of the query's first word, the hit marked."""
-    words = query_words(query)
+def snippet(text: str, words: list[str], width: int = 24, mark: tuple[str, str] = ("【", "】")) -> str:
+    """A piece of ``text`` around the first hit of any of ``words`` (compact forms), the hit marked."""
     flat = " ".join(_CJK_BREAK.sub("", text).split())
     if not words:
         return flat[: 2 * width]
     c = compact(flat)
-    pos = c.chars.find(words[0])
-    if pos < 0:
+    found = [(p, w) for w in words if (p := c.chars.find(w)) >= 0]
+    if not found:
         return flat[: 2 * width]
-    start, end = c.origin[pos], c.origin[pos + len(words[0]) - 1] + 1
+    pos, word = min(found)
+    start, end = c.origin[pos], c.origin[pos + len(word) - 1] + 1
     lo, hi = max(0, start - width), min(len(flat), end + width)
     return (
         ("…" if lo > 0 else "")

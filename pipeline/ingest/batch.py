@@ -1,4 +1,4 @@
-"""Walk a scan batch: identify, digest and probe each file, and link it to a catalogue row.
+"""Walk a scan batch: examine each file (bounded), and link it to a catalogue row.
 
 Every problem becomes a ``Failure`` naming the file and a reason; nothing in the batch is
 written to (masters are opened read-only), and one bad file never stops the others.
@@ -9,15 +9,16 @@ from __future__ import annotations
 import logging
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import Settings
-from pipeline.errors import CatalogueError, InputFileError
-from pipeline.ingest.catalogue import Catalogue, CatalogueRow, find_catalogue, read_catalogue
-from pipeline.ingest.fixity import digest_file
-from pipeline.ingest.identify import FileFormat, identify
-from pipeline.ingest.pages import PageFacts, probe_pages
+from pipeline.errors import CatalogueError, DuplicateFile, InputFileError
+from pipeline.ingest.catalogue import Catalogue, find_catalogue, read_catalogue
+from pipeline.ingest.examine import ExaminedFile, ExaminedPage, examine_file
+from pipeline.ingest.identify import FileFormat
+from pipeline.ingest.sandbox import Sandbox
 from pipeline.refcode import RefCode, is_refcode
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,8 @@ class SourceFile:
     sm3: str
     format: FileFormat
     refcode: str
-    pages: tuple[PageFacts, ...]
+    pages: tuple[ExaminedPage, ...]
+    catalogued: bool  # linked through a catalogue row (not only by its name)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class PageRef:
     file_sha256: str
     index: int  # 0-based within its file
     dpi: float | None
+    text: str | None = None  # a born-digital PDF page's own text: used instead of OCR
 
 
 @dataclass
@@ -69,58 +72,90 @@ class BatchInventory:
     files: list[SourceFile] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
 
-    @property
-    def pages(self) -> list[PageRef]:
+    def numbered_pages(self) -> list[tuple[PageRef, ExaminedPage]]:
         """Pages numbered per item in file-name order, then page order within each file."""
-        out: list[PageRef] = []
+        out = []
         counters: dict[str, int] = {}
         for f in sorted(self.files, key=lambda f: (f.refcode, f.relpath)):
-            if f.format.media == "av":
-                continue
             for p in f.pages:
                 counters[f.refcode] = counters.get(f.refcode, 0) + 1
-                out.append(
-                    PageRef(f.refcode, counters[f.refcode], f.path, f.relpath, f.format, f.sha256, p.index, p.dpi)
-                )
+                ref = PageRef(f.refcode, counters[f.refcode], f.path, f.relpath, f.format, f.sha256,
+                              p.facts.index, p.facts.dpi, p.text)
+                out.append((ref, p))
         return out
+
+    @property
+    def pages(self) -> list[PageRef]:
+        return [ref for ref, _ in self.numbered_pages()]
+
+
+def _display(p: Path, base: Path) -> str:
+    """A printable relative path; bytes that are not UTF-8 show as \\xNN."""
+    raw = os.fsencode(p.relative_to(base))
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def _walk(batch_dir: Path, skip: set[Path], failures: list[Failure]) -> list[Path]:
     found = []
     for root, dirs, files in os.walk(batch_dir, followlinks=False):
         rootp = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (rootp / d).resolve() not in skip)
+        keep = []
+        for d in sorted(dirs):
+            full = rootp / d
+            if d.startswith("."):
+                continue
+            if full.is_symlink():
+                failures.append(Failure(_display(full, batch_dir), "symlink",
+                                        "symbolic links are not followed; copy the folder into the batch"))
+            elif full.resolve() not in skip:
+                keep.append(d)
+        dirs[:] = keep
         for name in sorted(files):
             if name.startswith("."):
                 continue
             p = rootp / name
+            shown = _display(p, batch_dir)
             if p.is_symlink():
-                failures.append(Failure(_rel(p, batch_dir), "symlink", "symbolic links are not followed; copy the file into the batch"))
-                continue
-            found.append(p)
+                failures.append(Failure(shown, "symlink", "symbolic links are not followed; copy the file into the batch"))
+            elif os.fsencode(name).decode("utf-8", "replace") != name:
+                failures.append(Failure(shown, "bad-file-name",
+                                        "the file name is not valid UTF-8; rename it (ideally to its 档号)"))
+            else:
+                found.append(p)
     return found
 
 
-def _rel(p: Path, base: Path) -> str:
-    # surrogateescape keeps non-UTF-8 names printable without losing them
-    return os.fsdecode(os.fsencode(p.relative_to(base))).encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _link(path: Path, relpath: str, catalogue: Catalogue) -> str:
-    row = catalogue.by_file().get(path.name) or catalogue.by_file().get(relpath)
+def _link(path: Path, relpath: str, catalogue: Catalogue) -> tuple[str, bool]:
+    by_file = catalogue.by_file()
+    row = by_file.get(path.name) or by_file.get(relpath)
     if row:
-        return str(row.refcode)
+        return str(row.refcode), True
     m = _SERIAL.match(path.stem)
     for candidate in (path.stem, m["ref"] if m else ""):
         if candidate and is_refcode(candidate):
-            return str(RefCode.parse(candidate))
+            ref = str(RefCode.parse(candidate))
+            return ref, ref in catalogue.by_refcode()
     raise InputFileError(path, "no catalogue row lists this file and its name is not a 档号; add it to the catalogue")
+
+
+def _examine(path: Path, settings: Settings, box: Sandbox) -> ExaminedFile:
+    lim = settings.limits
+    size = path.stat().st_size
+    if size > lim.max_file_bytes:
+        raise InputFileError(path, f"{size:,} bytes, above the limit of {lim.max_file_bytes:,}")
+    with open(path, "rb"):
+        pass  # a permission problem is reported plainly, before a worker is involved
+    timeout = lim.examine_timeout_s + size / 20e6
+    return box.run(examine_file, (path, lim.max_image_pixels, lim.max_pages_per_file, True), path, timeout)
 
 
 def scan_batch(batch_dir: Path, settings: Settings) -> BatchInventory:
     batch_dir = batch_dir.resolve()
     if not batch_dir.is_dir():
         raise InputFileError(batch_dir, "not a folder")
+    out_dirs = {settings.out_dir.resolve(), settings.data_dir.resolve()}
+    if any(batch_dir == d or d in batch_dir.parents for d in out_dirs):
+        raise InputFileError(batch_dir, "the batch folder is inside dangan's output folder; scan batches must live elsewhere")
     failures: list[Failure] = []
     cat_path = find_catalogue(batch_dir)
     if cat_path is None:
@@ -134,38 +169,36 @@ def scan_batch(batch_dir: Path, settings: Settings) -> BatchInventory:
         for err in catalogue.errors:
             failures.append(Failure(cat_path.name, "catalogue-error", err))
 
-    skip = {settings.out_dir.resolve(), settings.data_dir.resolve()}
     inventory = BatchInventory(batch_dir, catalogue, failures=failures)
-    limits = settings.limits
-    for path in _walk(batch_dir, skip, failures):
-        if cat_path is not None and path == cat_path:
-            continue
-        relpath = _rel(path, batch_dir)
+    paths = [p for p in _walk(batch_dir, out_dirs, failures) if p != cat_path]
+
+    def one(path: Path) -> SourceFile | Failure:
+        relpath = _display(path, batch_dir)
         try:
-            size = path.stat().st_size
-            if size > limits.max_file_bytes:
-                raise InputFileError(path, f"{size:,} bytes, above the limit of {limits.max_file_bytes:,}")
-            fmt = identify(path)
-            refcode = _link(path, relpath, catalogue)
-            pages = () if fmt.media == "av" else tuple(
-                probe_pages(path, fmt, limits.max_image_pixels, limits.max_pages_per_file)
-            )
-            digests = digest_file(path)
+            refcode, catalogued = _link(path, relpath, catalogue)
+            exam = _examine(path, settings, box)
         except InputFileError as exc:
             log.warning("ingest failed: %s", exc)
-            failures.append(Failure(relpath, exc.kind, exc.reason))
-            continue
+            return Failure(relpath, exc.kind, exc.reason)
         except PermissionError as exc:
-            failures.append(Failure(relpath, "permission-denied", f"cannot read the file: {exc.strerror}"))
-            continue
+            return Failure(relpath, "permission-denied", f"cannot read the file ({exc.strerror}); fix its permissions")
         except OSError as exc:
-            failures.append(Failure(relpath, "io-error", f"cannot read the file: {exc}"))
-            continue
-        inventory.files.append(
-            SourceFile(path, relpath, digests.size, digests.sha256, digests.sm3, fmt, refcode, pages)
-        )
+            return Failure(relpath, "io-error", f"cannot read the file: {exc}")
+        d = exam.digests
+        return SourceFile(path, relpath, d.size, d.sha256, d.sm3, exam.format, refcode, exam.pages, catalogued)
+
+    workers = min(settings.limits.ingest_workers or os.cpu_count() or 1, max(1, len(paths)))
+    with Sandbox(workers, settings.limits.examine_memory_mb) as box, ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(one, paths))  # map keeps the walk's order: reproducible reports
+
+    seen: dict[str, str] = {}
+    for r in results:
+        if isinstance(r, Failure):
+            failures.append(r)
+        elif r.sha256 in seen:
+            exc = DuplicateFile(r.path, f"identical to {seen[r.sha256]} (same SHA-256); remove one copy")
+            failures.append(Failure(r.relpath, exc.kind, exc.reason, refcode=r.refcode))
+        else:
+            seen[r.sha256] = r.relpath
+            inventory.files.append(r)
     return inventory
-
-
-def catalogue_row(inventory: BatchInventory, refcode: str) -> CatalogueRow | None:
-    return inventory.catalogue.by_refcode().get(refcode)

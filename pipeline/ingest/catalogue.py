@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import CatalogueError, RefCodeError
 from pipeline.refcode import RefCode
+from pipeline.tables import column_index, read_rows
 
 OPEN_STATUSES = ("开放", "控制", "未审核")
 DEFAULT_OPEN_STATUS = "未审核"  # not public until reviewed (档案法 2020, 开放审核)
 
-CATALOGUE_NAMES = ("catalogue.csv", "catalog.csv", "目录.csv")
+CATALOGUE_NAMES = ("catalogue.csv", "catalog.csv", "目录.csv", "catalogue.xlsx", "catalog.xlsx", "目录.xlsx")
 
 _COLUMNS = {
     "refcode": ("档号", "refcode", "reference code"),
@@ -55,30 +54,14 @@ class Catalogue:
         return {name: r for r in self.rows for name in r.files}
 
 
-def _decode(raw: bytes, path: Path) -> str:
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise CatalogueError(path, "not UTF-8 or GB18030 text: save the catalogue as UTF-8 CSV")
-
-
 def read_catalogue(path: Path) -> Catalogue:
-    """Read a CSV catalogue. Bad rows are reported with their row number; good rows are kept."""
-    text = _decode(path.read_bytes(), path)
-    reader = csv.reader(io.StringIO(text))
+    """Read a CSV or XLSX catalogue. Bad rows are reported with their row number; good rows are kept."""
+    reader = iter(read_rows(path))
     try:
         header = next(reader)
     except StopIteration:
         raise CatalogueError(path, "the catalogue is empty") from None
-    names = [h.strip().lower() for h in header]
-    index: dict[str, int] = {}
-    for key, aliases in _COLUMNS.items():
-        for i, name in enumerate(names):
-            if name in aliases:
-                index[key] = i
-                break
+    index = column_index(header, _COLUMNS)
     if "refcode" not in index:
         raise CatalogueError(path, f"no 档号/refcode column in the header: {header}")
 

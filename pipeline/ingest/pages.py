@@ -7,14 +7,13 @@ error, so a file that declares a huge size fails alone instead of exhausting mem
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from pipeline.errors import CorruptFile
-from pipeline.ingest.identify import PDF, RASTER, FileFormat
+from pipeline.ingest.identify import PDF, FileFormat
 
 # Truncated data is an error, not a grey half-page.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -29,7 +28,7 @@ class PageFacts:
     mode: str  # Pillow mode: 1, L, RGB, ...
 
 
-def _open_image(path: Path, max_pixels: int) -> Image.Image:
+def open_image(path: Path, max_pixels: int) -> Image.Image:
     Image.MAX_IMAGE_PIXELS = max_pixels // 2  # Pillow raises at twice this value
     try:
         with warnings.catch_warnings():
@@ -41,7 +40,7 @@ def _open_image(path: Path, max_pixels: int) -> Image.Image:
         raise CorruptFile(path, f"not a readable image: {exc}") from exc
 
 
-def _load(img: Image.Image, path: Path, frame: int, max_pixels: int) -> None:
+def load_frame(img: Image.Image, path: Path, frame: int, max_pixels: int) -> None:
     w, h = img.size
     if w * h > max_pixels:
         raise CorruptFile(path, f"page {frame + 1} is {w}x{h} pixels, above the limit of {max_pixels:,}")
@@ -51,39 +50,14 @@ def _load(img: Image.Image, path: Path, frame: int, max_pixels: int) -> None:
         raise CorruptFile(path, f"page {frame + 1}: image data is truncated or corrupt ({exc})") from exc
 
 
-def _dpi(img: Image.Image) -> float | None:
+def image_dpi(img: Image.Image) -> float | None:
     dpi = img.info.get("dpi")
     if dpi and dpi[0]:
         return round(float(dpi[0]), 1)
     return None
 
 
-def probe_pages(path: Path, fmt: FileFormat, max_pixels: int, max_pages: int, verify: bool = True) -> list[PageFacts]:
-    """Facts about every page; with ``verify`` each raster page is decoded once to prove it reads."""
-    if fmt == PDF:
-        return _probe_pdf(path, max_pages)
-    if fmt.name not in RASTER:
-        raise CorruptFile(path, f"{fmt.name} is not a page image")
-    img = _open_image(path, max_pixels)
-    facts = []
-    try:
-        n = getattr(img, "n_frames", 1)
-        if n > max_pages:
-            raise CorruptFile(path, f"{n} pages, above the limit of {max_pages}")
-        for i in range(n):
-            try:
-                img.seek(i)
-            except (OSError, EOFError, ValueError) as exc:
-                raise CorruptFile(path, f"page {i + 1} cannot be read: {exc}") from exc
-            if verify:
-                _load(img, path, i, max_pixels)
-            facts.append(PageFacts(i, img.size[0], img.size[1], _dpi(img), img.mode))
-    finally:
-        img.close()
-    return facts
-
-
-def _pdf(path: Path):
+def open_pdf(path: Path):
     import pypdfium2 as pdfium
 
     try:
@@ -95,27 +69,10 @@ def _pdf(path: Path):
         raise CorruptFile(path, f"PDF cannot be opened: {reason}") from exc
 
 
-def _probe_pdf(path: Path, max_pages: int) -> list[PageFacts]:
-    doc = _pdf(path)
-    try:
-        n = len(doc)
-        if n == 0:
-            raise CorruptFile(path, "the PDF has no pages")
-        if n > max_pages:
-            raise CorruptFile(path, f"{n} pages, above the limit of {max_pages}")
-        facts = []
-        for i in range(n):
-            w, h = doc[i].get_size()  # points
-            facts.append(PageFacts(i, round(w), round(h), None, "pdf"))
-        return facts
-    finally:
-        doc.close()
-
-
 def load_page(path: Path, fmt: FileFormat, index: int, max_pixels: int, pdf_dpi: int = 300) -> Image.Image:
     """Decode one page as an RGB or L image."""
     if fmt == PDF:
-        doc = _pdf(path)
+        doc = open_pdf(path)
         try:
             page = doc[index]
             w, h = page.get_size()
@@ -127,10 +84,10 @@ def load_page(path: Path, fmt: FileFormat, index: int, max_pixels: int, pdf_dpi:
             return img
         finally:
             doc.close()
-    img = _open_image(path, max_pixels)
+    img = open_image(path, max_pixels)
     try:
         img.seek(index)
-        _load(img, path, index, max_pixels)
+        load_frame(img, path, index, max_pixels)
         dpi = img.info.get("dpi")
         out = img.convert("L" if img.mode in ("1", "L", "I;16", "I") else "RGB")
         if dpi:
@@ -140,6 +97,21 @@ def load_page(path: Path, fmt: FileFormat, index: int, max_pixels: int, pdf_dpi:
         img.close()
 
 
-def iter_pages(path: Path, fmt: FileFormat, max_pixels: int, pdf_dpi: int = 300) -> Iterator[Image.Image]:
-    for facts in probe_pages(path, fmt, max_pixels, max_pages=10**6, verify=False):
-        yield load_page(path, fmt, facts.index, max_pixels, pdf_dpi)
+def page_count(path: Path, fmt: FileFormat, max_pixels: int) -> int:
+    if fmt == PDF:
+        doc = open_pdf(path)
+        try:
+            return len(doc)
+        finally:
+            doc.close()
+    img = open_image(path, max_pixels)
+    try:
+        return getattr(img, "n_frames", 1)
+    finally:
+        img.close()
+
+
+def iter_pages(path: Path, fmt: FileFormat, max_pixels: int, pdf_dpi: int = 300):
+    """Every page of a loose file (``dangan ocr``), decoded one at a time."""
+    for i in range(page_count(path, fmt, max_pixels)):
+        yield load_page(path, fmt, i, max_pixels, pdf_dpi)

@@ -11,11 +11,11 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.index.text import match_expression, snippet, terms
+from pipeline.index.query import FACETS, fts5_expression
+from pipeline.index.text import terms
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS items (
     catalogue_pages INTEGER,
     batch           TEXT,
     catalogue_row   INTEGER,
+    created_at      TEXT,
     updated_at      TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS files (
@@ -63,8 +64,38 @@ CREATE TABLE IF NOT EXISTS pages (
     seconds     REAL,
     error       TEXT,
     ocr_at      TEXT,
+    facts       TEXT,            -- JSON: format, compression, mode, dpi, QC metrics at ingest
+    qc_state    TEXT,            -- pass | warning | error
+    text_source TEXT,            -- ocr | pdf-text (a born-digital page's own text layer)
     PRIMARY KEY (refcode, page_no)
 );
+CREATE TABLE IF NOT EXISTS qc_findings (
+    batch    TEXT NOT NULL,
+    refcode  TEXT NOT NULL DEFAULT '',
+    page_no  INTEGER NOT NULL DEFAULT 0,
+    rule     TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    clause   TEXT NOT NULL,
+    message  TEXT NOT NULL,
+    path     TEXT NOT NULL DEFAULT '',
+    value    REAL,
+    lim      REAL
+);
+CREATE INDEX IF NOT EXISTS qc_findings_batch ON qc_findings(batch);
+CREATE TABLE IF NOT EXISTS derivatives (
+    path          TEXT PRIMARY KEY,
+    refcode       TEXT NOT NULL,
+    page_no       INTEGER,
+    kind          TEXT NOT NULL,       -- access-image | json | txt | ...
+    size          INTEGER NOT NULL,
+    sha256        TEXT NOT NULL,
+    sm3           TEXT NOT NULL,
+    source_sha256 TEXT,
+    tool          TEXT NOT NULL,
+    parameters    TEXT,
+    created_at    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS derivatives_refcode ON derivatives(refcode);
 CREATE TABLE IF NOT EXISTS lines (
     refcode TEXT NOT NULL,
     page_no INTEGER NOT NULL,
@@ -77,7 +108,7 @@ CREATE TABLE IF NOT EXISTS lines (
 );
 CREATE TABLE IF NOT EXISTS docs (
     id      INTEGER PRIMARY KEY,
-    key     TEXT NOT NULL UNIQUE,          -- page:<档号>:<page> (speech segments later)
+    key     TEXT NOT NULL UNIQUE,          -- page:<档号>:<page> or segment:<档号>:<start_ms>
     kind    TEXT NOT NULL,
     refcode TEXT NOT NULL,
     page_no INTEGER,
@@ -85,6 +116,39 @@ CREATE TABLE IF NOT EXISTS docs (
 );
 CREATE INDEX IF NOT EXISTS docs_refcode ON docs(refcode);
 CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5(terms, content='', tokenize='ascii');
+CREATE TABLE IF NOT EXISTS av (
+    file_path         TEXT PRIMARY KEY,
+    refcode           TEXT NOT NULL,
+    part              INTEGER NOT NULL,               -- 1-based recording of the item
+    offset_ms         INTEGER NOT NULL DEFAULT 0,     -- where this recording starts on the item's timeline
+    file_sha256       TEXT NOT NULL,
+    media             TEXT,                           -- container facts (JSON)
+    duration          REAL,                           -- seconds decoded
+    speech_seconds    REAL,                           -- seconds of detected speech
+    spans             TEXT,                           -- detected speech spans (JSON)
+    audio_copy        TEXT,                           -- the 16 kHz mono WAV derivative
+    audio_copy_sha256 TEXT,
+    audio_copy_sm3    TEXT,
+    state             TEXT NOT NULL DEFAULT 'pending', -- pending | awaiting-transcription | transcribed | failed
+    engine            TEXT,
+    segments          INTEGER,
+    error             TEXT,
+    updated_at        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS av_refcode ON av(refcode);
+CREATE TABLE IF NOT EXISTS segments (
+    refcode       TEXT NOT NULL,
+    start_ms      INTEGER NOT NULL,                  -- on the item's timeline
+    end_ms        INTEGER NOT NULL,
+    file_path     TEXT NOT NULL,
+    file_start_ms INTEGER NOT NULL,                  -- the same instant inside file_path
+    text          TEXT NOT NULL,                     -- simplified
+    text_original TEXT NOT NULL,
+    confidence    REAL NOT NULL,
+    key           TEXT NOT NULL UNIQUE,              -- its docs key: segment:<档号>:<start_ms>
+    PRIMARY KEY (refcode, start_ms)
+);
+CREATE INDEX IF NOT EXISTS segments_file ON segments(file_path);
 CREATE TABLE IF NOT EXISTS runs (
     id          TEXT PRIMARY KEY,
     flow_run_id TEXT,
@@ -92,6 +156,7 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at  TEXT NOT NULL,
     finished_at TEXT,
     state       TEXT NOT NULL,
+    kind        TEXT NOT NULL DEFAULT 'digitize',   -- digitize | fixity
     counts      TEXT,
     engine      TEXT
 );
@@ -111,11 +176,28 @@ CREATE TABLE IF NOT EXISTS events (
     id      INTEGER PRIMARY KEY,
     at      TEXT NOT NULL,
     run_id  TEXT,
-    type    TEXT NOT NULL,     -- ingestion | message digest calculation | derivative creation | ocr | error
+    -- PREMIS event types: ingestion | message digest calculation | fixity check |
+    -- quality review | derivative creation | ocr | error
+    type    TEXT NOT NULL,
     refcode TEXT,
     path    TEXT,
     outcome TEXT NOT NULL,
     detail  TEXT
+);
+CREATE INDEX IF NOT EXISTS events_refcode ON events(refcode);
+CREATE TABLE IF NOT EXISTS holdings (
+    institution       TEXT NOT NULL,
+    institution_class TEXT NOT NULL,
+    fonds             TEXT NOT NULL,
+    items             INTEGER NOT NULL,
+    pages             INTEGER,
+    av_minutes        REAL,
+    items_done        INTEGER NOT NULL DEFAULT 0,
+    pages_done        INTEGER NOT NULL DEFAULT 0,
+    as_of             TEXT NOT NULL,
+    imported_at       TEXT NOT NULL,
+    source            TEXT,
+    PRIMARY KEY (institution, fonds, as_of)   -- history: one row per count date
 );
 CREATE TABLE IF NOT EXISTS reviews (           -- pages a person should check (QC), e.g. low OCR confidence
     refcode   TEXT NOT NULL,
@@ -137,21 +219,16 @@ CREATE TABLE IF NOT EXISTS query_log (
 """
 
 
+# Columns added after a table was first released: added to existing stores on open.
+MIGRATIONS = {
+    "pages": {"facts": "TEXT", "qc_state": "TEXT", "text_source": "TEXT"},
+    "items": {"created_at": "TEXT"},
+    "runs": {"kind": "TEXT NOT NULL DEFAULT 'digitize'"},
+}
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class Hit:
-    refcode: str
-    page_no: int
-    title: str
-    fonds: str
-    year: int | None
-    open_status: str
-    snippet: str
-    image_path: str | None
-    score: float
 
 
 class SQLiteStore:
@@ -165,6 +242,14 @@ class SQLiteStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
+        self._migrate()
+
+    def _migrate(self) -> None:
+        for table, columns in MIGRATIONS.items():
+            have = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            for name, decl in columns.items():
+                if name not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
 
     def close(self) -> None:
         self.db.close()
@@ -186,12 +271,12 @@ class SQLiteStore:
         self.db.execute("COMMIT")
 
     # -- runs ------------------------------------------------------------------------------
-    def start_run(self, batch: str, flow_run_id: str | None = None) -> str:
+    def start_run(self, batch: str, flow_run_id: str | None = None, kind: str = "digitize") -> str:
         run_id = str(uuid.uuid4())
         with self.tx() as db:
             db.execute(
-                "INSERT INTO runs(id, flow_run_id, batch, started_at, state) VALUES (?,?,?,?, 'running')",
-                (run_id, flow_run_id, batch, now()),
+                "INSERT INTO runs(id, flow_run_id, batch, started_at, state, kind) VALUES (?,?,?,?, 'running', ?)",
+                (run_id, flow_run_id, batch, now(), kind),
             )
         return run_id
 
@@ -207,8 +292,8 @@ class SQLiteStore:
         with self.tx() as db:
             db.execute(
                 """INSERT INTO items(refcode, fonds, year, retention, org, title, open_status, catalogue_pages,
-                                     batch, catalogue_row, updated_at)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                                     batch, catalogue_row, updated_at, created_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
                    ON CONFLICT(refcode) DO UPDATE SET fonds=excluded.fonds, year=excluded.year,
                      retention=excluded.retention, org=excluded.org, title=excluded.title,
                      open_status=excluded.open_status, catalogue_pages=excluded.catalogue_pages,
@@ -217,16 +302,16 @@ class SQLiteStore:
                           items.catalogue_pages) IS NOT (excluded.fonds, excluded.year, excluded.retention,
                           excluded.org, excluded.title, excluded.open_status, excluded.catalogue_pages)""",
                 (str(row.refcode), row.fonds, row.year, row.retention, row.org, row.title, row.open_status,
-                 row.pages, batch, row.row, now()),
+                 row.pages, batch, row.row, now(), now()),
             )
 
     def ensure_item(self, refcode: str, fonds: str, year: int | None, batch: str) -> None:
         """An item known only from a file name: not public until someone reviews it."""
         with self.tx() as db:
             db.execute(
-                "INSERT INTO items(refcode, fonds, year, batch, updated_at) VALUES (?,?,?,?,?) "
+                "INSERT INTO items(refcode, fonds, year, batch, updated_at, created_at) VALUES (?,?,?,?,?,?) "
                 "ON CONFLICT(refcode) DO NOTHING",
-                (refcode, fonds, year, batch, now()),
+                (refcode, fonds, year, batch, now(), now()),
             )
 
     def upsert_file(self, f, batch: str, run_id: str | None) -> bool:
@@ -244,24 +329,89 @@ class SQLiteStore:
                 (str(f.path), f.refcode, batch, f.relpath, f.size, f.sha256, f.sm3, f.format.name,
                  f.format.media, len(f.pages), now()),
             )
-            self._event(db, run_id, "ingestion", f.refcode, str(f.path), "success",
-                        {"sha256": f.sha256, "sm3": f.sm3, "size": f.size, "format": f.format.name})
+            self._event(db, run_id, "ingestion", f.refcode, f.relpath, "success",
+                        {"size": f.size, "format": f.format.name, "pages": len(f.pages), "batch": batch})
+            self._event(db, run_id, "message digest calculation", f.refcode, f.relpath, "success",
+                        {"sha256": f.sha256, "sm3": f.sm3, "tool": "OpenSSL via Python hashlib"})
             db.execute("DELETE FROM failures WHERE batch=? AND path=? AND stage='ingest'", (batch, f.relpath))
         return True
 
-    def upsert_page_source(self, p, batch: str) -> None:
+    def upsert_page_source(self, p, batch: str, facts: dict | None = None, qc_state: str | None = None) -> None:
+        facts_json = json.dumps(facts, ensure_ascii=False, sort_keys=True) if facts is not None else None
+        text_source = "pdf-text" if getattr(p, "text", None) is not None else "ocr"
         with self.tx() as db:
             db.execute(
-                """INSERT INTO pages(refcode, page_no, file_path, file_sha256, file_index, dpi)
-                   VALUES (?,?,?,?,?,?)
+                """INSERT INTO pages(refcode, page_no, file_path, file_sha256, file_index, dpi, facts, qc_state, text_source)
+                   VALUES (?,?,?,?,?,?,?,?,?)
                    ON CONFLICT(refcode, page_no) DO UPDATE SET file_path=excluded.file_path,
                      file_sha256=excluded.file_sha256, file_index=excluded.file_index, dpi=excluded.dpi,
+                     facts=excluded.facts, qc_state=excluded.qc_state, text_source=excluded.text_source,
                      ocr_state=CASE WHEN pages.file_sha256 = excluded.file_sha256 AND pages.file_index = excluded.file_index
                                     THEN pages.ocr_state ELSE 'pending' END
-                   WHERE (pages.file_path, pages.file_sha256, pages.file_index, pages.dpi)
-                         IS NOT (excluded.file_path, excluded.file_sha256, excluded.file_index, excluded.dpi)""",
-                (p.refcode, p.page_no, str(p.path), p.file_sha256, p.index, p.dpi),
+                   WHERE (pages.file_path, pages.file_sha256, pages.file_index, pages.dpi, pages.facts, pages.qc_state,
+                          pages.text_source)
+                         IS NOT (excluded.file_path, excluded.file_sha256, excluded.file_index, excluded.dpi,
+                                 excluded.facts, excluded.qc_state, excluded.text_source)""",
+                (p.refcode, p.page_no, str(p.path), p.file_sha256, p.index, p.dpi, facts_json, qc_state, text_source),
             )
+
+    def replace_findings(self, batch: str, findings: list, run_id: str | None) -> None:
+        """The batch's QC findings as of this ingest; a quality-review event per item whose findings changed."""
+        def key(f) -> tuple:
+            return (f["refcode"], f["page_no"], f["rule"], f["severity"], f["message"])
+
+        with self.tx() as db:
+            old = {key(r) for r in db.execute("SELECT * FROM qc_findings WHERE batch=?", (batch,))}
+            new = [f.as_dict() for f in findings]
+            db.execute("DELETE FROM qc_findings WHERE batch=?", (batch,))
+            db.executemany(
+                """INSERT INTO qc_findings(batch, refcode, page_no, rule, severity, clause, message, path, value, lim)
+                   VALUES (?,?,?,?,?,?,?,?,?,?)""",
+                [(batch, f["refcode"], f["page_no"], f["rule"], f["severity"], f["clause"], f["message"], f["path"],
+                  f["value"], f["limit"]) for f in new],
+            )
+            changed = {k[0] for k in old ^ {key(f) for f in new}}
+            for refcode in sorted(changed):
+                mine = [f for f in new if f["refcode"] == refcode]
+                outcome = "fail" if any(f["severity"] == "error" for f in mine) else "pass"
+                self._event(db, run_id, "quality review", refcode or None, None, outcome,
+                            {"findings": [{k: f[k] for k in ("page_no", "rule", "severity", "message")} for f in mine],
+                             "standard": "DA/T 31-2017"})
+
+    def findings(self, batch: str | None = None) -> list[sqlite3.Row]:
+        q = "SELECT * FROM qc_findings" + (" WHERE batch=?" if batch else "") + " ORDER BY refcode, page_no, rule"
+        return self.db.execute(q, (batch,) if batch else ()).fetchall()
+
+    def record_derivative(self, path: str, refcode: str, page_no: int | None, kind: str, digests, source_sha256: str,
+                          tool: str, parameters: dict, run_id: str | None) -> None:
+        with self.tx() as db:
+            db.execute(
+                """INSERT INTO derivatives(path, refcode, page_no, kind, size, sha256, sm3, source_sha256, tool, parameters, created_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                   ON CONFLICT(path) DO UPDATE SET size=excluded.size, sha256=excluded.sha256, sm3=excluded.sm3,
+                     source_sha256=excluded.source_sha256, tool=excluded.tool, parameters=excluded.parameters,
+                     created_at=excluded.created_at""",
+                (path, refcode, page_no, kind, digests.size, digests.sha256, digests.sm3, source_sha256, tool,
+                 json.dumps(parameters, ensure_ascii=False, sort_keys=True), now()),
+            )
+            self._event(db, run_id, "derivative creation", refcode, path, "success",
+                        {"kind": kind, "page": page_no, "sha256": digests.sha256, "sm3": digests.sm3, "tool": tool})
+
+    def events(self, refcode: str | None = None, type_: str | None = None) -> list[dict]:
+        where, args = [], []
+        if refcode:
+            where.append("refcode=?")
+            args.append(refcode)
+        if type_:
+            where.append("type=?")
+            args.append(type_)
+        q = "SELECT * FROM events" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        return [{**dict(r), "detail": json.loads(r["detail"] or "{}")} for r in self.db.execute(q, args)]
+
+    def log_event(self, run_id: str | None, type_: str, refcode: str | None, path: str | None, outcome: str,
+                  detail: dict) -> None:
+        with self.tx() as db:
+            self._event(db, run_id, type_, refcode, path, outcome, detail)
 
     def record_failure(self, batch: str, failure, run_id: str | None) -> None:
         with self.tx() as db:
@@ -324,6 +474,96 @@ class SQLiteStore:
                 (reason, ref.refcode, ref.page_no),
             )
 
+    # -- speech ----------------------------------------------------------------------------
+    def av_row(self, file_path: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM av WHERE file_path=?", (file_path,)).fetchone()
+
+    def av_done(self, file_path: str, file_sha256: str, engine: str) -> bool:
+        """Transcribed from these exact bytes by this exact engine configuration."""
+        row = self.db.execute(
+            "SELECT 1 FROM av WHERE file_path=? AND file_sha256=? AND engine=? AND state='transcribed'",
+            (file_path, file_sha256, engine),
+        ).fetchone()
+        return row is not None
+
+    def save_av_detection(self, ref, facts: dict, state: str, run_id: str | None) -> None:
+        """Record a recording's probe, its 16 kHz copy and its speech spans (no transcript yet)."""
+        with self.tx() as db:
+            db.execute(
+                """INSERT INTO av(file_path, refcode, part, offset_ms, file_sha256, media, duration, speech_seconds,
+                                  spans, audio_copy, audio_copy_sha256, audio_copy_sm3, state, engine, segments,
+                                  error, updated_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,NULL,?)
+                   ON CONFLICT(file_path) DO UPDATE SET refcode=excluded.refcode, part=excluded.part,
+                     offset_ms=excluded.offset_ms, file_sha256=excluded.file_sha256, media=excluded.media,
+                     duration=excluded.duration, speech_seconds=excluded.speech_seconds, spans=excluded.spans,
+                     audio_copy=excluded.audio_copy, audio_copy_sha256=excluded.audio_copy_sha256,
+                     audio_copy_sm3=excluded.audio_copy_sm3,
+                     state=CASE WHEN av.state='transcribed' AND av.file_sha256=excluded.file_sha256
+                                THEN av.state ELSE excluded.state END,
+                     error=NULL, updated_at=excluded.updated_at""",
+                (str(ref.path), ref.refcode, ref.part, ref.offset_ms, ref.file_sha256,
+                 json.dumps(facts["media"], ensure_ascii=False), facts["duration"], facts["speech_seconds"],
+                 json.dumps(facts["spans"]), facts.get("audio_copy"), facts.get("audio_copy_sha256"),
+                 facts.get("audio_copy_sm3"), state, now()),
+            )
+            if facts.get("audio_copy"):
+                self._event(db, run_id, "derivative creation", ref.refcode, ref.relpath, "success",
+                            {"derivative": facts["audio_copy"], "sha256": facts["audio_copy_sha256"],
+                             "sm3": facts["audio_copy_sm3"], "tool": facts.get("tool"),
+                             "parameters": {"sample_rate": 16000, "channels": 1, "format": "pcm_s16le"}})
+            self._event(db, run_id, "speech detection", ref.refcode, ref.relpath, "success",
+                        {"duration": facts["duration"], "speech_seconds": facts["speech_seconds"], "state": state})
+            db.execute("DELETE FROM failures WHERE batch=? AND path=? AND stage='speech'", (ref.batch, ref.relpath))
+
+    def save_transcript(self, ref, transcript, run_id: str | None) -> None:
+        """Replace a recording's segments and their index entries, all in one transaction."""
+        with self.tx() as db:
+            for row in db.execute("SELECT key FROM segments WHERE file_path=?", (str(ref.path),)).fetchall():
+                self._unindex(db, row["key"])
+            db.execute("DELETE FROM segments WHERE file_path=?", (str(ref.path),))
+            for seg in transcript.segments:
+                start_ms = ref.offset_ms + seg.start_ms
+                key = f"segment:{ref.refcode}:{start_ms}"
+                db.execute(
+                    """INSERT INTO segments(refcode, start_ms, end_ms, file_path, file_start_ms, text, text_original,
+                                            confidence, key) VALUES (?,?,?,?,?,?,?,?,?)""",
+                    (ref.refcode, start_ms, ref.offset_ms + seg.end_ms, str(ref.path), seg.start_ms, seg.text,
+                     seg.text_original, seg.confidence, key),
+                )
+                self._index(db, key, "segment", ref.refcode, None, seg.text)
+            db.execute("UPDATE av SET state='transcribed', engine=?, segments=?, error=NULL, updated_at=? WHERE file_path=?",
+                       (transcript.engine, len(transcript.segments), now(), str(ref.path)))
+            db.execute("DELETE FROM failures WHERE batch=? AND path=? AND stage='speech'", (ref.batch, ref.relpath))
+            self._event(db, run_id, "transcription", ref.refcode, ref.relpath, "success",
+                        {"engine": transcript.engine, "segments": len(transcript.segments), "dropped": transcript.dropped})
+
+    def mark_av_failed(self, ref, reason: str) -> None:
+        with self.tx() as db:
+            db.execute(
+                """INSERT INTO av(file_path, refcode, part, offset_ms, file_sha256, state, error, updated_at)
+                   VALUES (?,?,?,?,?,'failed',?,?)
+                   ON CONFLICT(file_path) DO UPDATE SET state='failed', error=excluded.error,
+                     file_sha256=excluded.file_sha256, updated_at=excluded.updated_at""",
+                (str(ref.path), ref.refcode, ref.part, ref.offset_ms, ref.file_sha256, reason, now()),
+            )
+
+    def av_progress(self, until: str = "9999") -> list[sqlite3.Row]:
+        """Per 全宗, as recorded by ``until``: seconds of audio/video digitised, of detected speech, of
+        recordings transcribed, and of speech awaiting a speech model."""
+        return self.db.execute(
+            """SELECT i.fonds,
+                      count(DISTINCT a.refcode) AS av_items,
+                      coalesce(sum(a.duration), 0) AS av_seconds,
+                      coalesce(sum(a.speech_seconds), 0) AS speech_seconds,
+                      coalesce(sum(CASE WHEN a.state = 'transcribed' THEN a.duration END), 0) AS transcribed_seconds,
+                      coalesce(sum(CASE WHEN a.state = 'awaiting-transcription' THEN a.speech_seconds END), 0) AS waiting_seconds,
+                      sum(a.state = 'failed') AS av_failed
+               FROM av a JOIN items i ON i.refcode = a.refcode WHERE a.updated_at <= ?
+               GROUP BY i.fonds ORDER BY i.fonds""",
+            (until,),
+        ).fetchall()
+
     # -- index -----------------------------------------------------------------------------
     def _index(self, db: sqlite3.Connection, key: str, kind: str, refcode: str, page_no: int | None, body: str) -> None:
         old = db.execute("SELECT id, body FROM docs WHERE key=?", (key,)).fetchone()
@@ -341,36 +581,126 @@ class SQLiteStore:
             ).lastrowid
         db.execute("INSERT INTO docs_fts(rowid, terms) VALUES (?, ?)", (doc_id, terms(body)))
 
-    def search(self, query: str, statuses: list[str], role: str, limit: int = 20, offset: int = 0,
-               snippet_chars: int = 24) -> tuple[int, list[Hit]]:
-        """Pages whose text contains every word of ``query``, among items with an allowed open status."""
-        expr = match_expression(query)
-        hits: list[Hit] = []
-        total = 0
-        if expr and statuses:
-            marks = ",".join("?" * len(statuses))
-            base = f"""FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid
-                       JOIN items i ON i.refcode = d.refcode
-                       WHERE docs_fts MATCH ? AND i.open_status IN ({marks})"""
-            total = self.db.execute(f"SELECT count(*) {base}", (expr, *statuses)).fetchone()[0]
-            rows = self.db.execute(
-                f"""SELECT d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.open_status, p.image_path,
-                           bm25(docs_fts) AS score {base.replace('WHERE', 'LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no WHERE')}
-                    ORDER BY score, d.refcode, d.page_no LIMIT ? OFFSET ?""",
-                (expr, *statuses, limit, offset),
-            ).fetchall()
-            hits = [
-                Hit(r["refcode"], r["page_no"], r["title"] or "", r["fonds"], r["year"], r["open_status"],
-                    snippet(r["body"], query, snippet_chars), r["image_path"], -r["score"])
-                for r in rows
-            ]
+    def _unindex(self, db: sqlite3.Connection, key: str) -> None:
+        old = db.execute("SELECT id, body FROM docs WHERE key=?", (key,)).fetchone()
+        if old:
+            db.execute("INSERT INTO docs_fts(docs_fts, rowid, terms) VALUES ('delete', ?, ?)", (old["id"], terms(old["body"])))
+            db.execute("DELETE FROM docs WHERE id=?", (old["id"],))
+
+    def search(self, query, statuses: list[str], filters, limit: int = 20, offset: int = 0) -> dict:
+        """Docs (pages, recording segments) matching a parsed query among items whose open status is in
+        ``statuses``: the total, one page of rows (best first) and facet counts over all matches."""
+        if not statuses:  # default deny: a role that may see nothing sees nothing, not everything
+            return {"total": 0, "rows": [], "facets": {f: {} for f in FACETS}}
+        where = ["docs_fts MATCH ?", f"i.open_status IN ({','.join('?' * len(statuses))})"]
+        args: list = [fts5_expression(query), *statuses]
+        for column, values in (("i.fonds", filters.fonds), ("i.retention", filters.retention), ("d.kind", filters.kind)):
+            if values:
+                where.append(f"{column} IN ({','.join('?' * len(values))})")
+                args += list(values)
+        if filters.year_from is not None:
+            where.append("i.year >= ?")
+            args.append(filters.year_from)
+        if filters.year_to is not None:
+            where.append("i.year <= ?")
+            args.append(filters.year_to)
+        if filters.batch:
+            where.append("EXISTS (SELECT 1 FROM files f WHERE f.refcode = d.refcode AND f.batch = ?)")
+            args.append(filters.batch)
+        base = ("FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid JOIN items i ON i.refcode = d.refcode "
+                "WHERE " + " AND ".join(where))
+        total = self.db.execute(f"SELECT count(*) {base}", args).fetchone()[0]
+        facets = {}
+        for name, column in zip(FACETS, ("i.fonds", "i.year", "i.retention", "d.kind", "i.open_status"), strict=True):
+            facets[name] = {str(v): n for v, n in self.db.execute(
+                f"SELECT {column}, count(*) {base} GROUP BY 1 ORDER BY 2 DESC, 1", args) if v is not None}
+        rows = self.db.execute(
+            f"""SELECT d.key, d.kind, d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.retention,
+                       i.open_status, p.image_path, s.file_path, s.file_start_ms, s.start_ms, s.end_ms, a.part,
+                       bm25(docs_fts) AS score
+                {base.replace('WHERE', 'LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no '
+                                       'LEFT JOIN segments s ON s.key = d.key '
+                                       'LEFT JOIN av a ON a.file_path = s.file_path WHERE', 1)}
+                ORDER BY score, d.refcode, d.page_no, s.start_ms LIMIT ? OFFSET ?""",
+            [*args, limit, offset],
+        ).fetchall()
+        return {"total": total, "rows": [dict(r) for r in rows], "facets": facets}
+
+    def log_query(self, role: str, query: str, hits: int) -> None:
         with self.tx() as db:
-            db.execute("INSERT INTO query_log(at, role, query, hits) VALUES (?,?,?,?)", (now(), role, query, total))
-        return total, hits
+            db.execute("INSERT INTO query_log(at, role, query, hits) VALUES (?,?,?,?)", (now(), role, query[:1000], hits))
+
+    def item(self, refcode: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM items WHERE refcode=?", (refcode,)).fetchone()
+
+    def page(self, refcode: str, page_no: int) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM pages WHERE refcode=? AND page_no=?", (refcode, page_no)).fetchone()
+
+    def page_lines(self, refcode: str, page_no: int) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM lines WHERE refcode=? AND page_no=? ORDER BY idx", (refcode, page_no)).fetchall()
+
+    def recordings(self, refcode: str) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM av WHERE refcode=? ORDER BY part", (refcode,)).fetchall()
+
+    def segments(self, refcode: str) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM segments WHERE refcode=? ORDER BY start_ms", (refcode,)).fetchall()
+
+    # -- holdings and progress ---------------------------------------------------------------
+    def import_holdings(self, rows: list, source: str) -> int:
+        with self.tx() as db:
+            db.executemany(
+                """INSERT INTO holdings(institution, institution_class, fonds, items, pages, av_minutes, items_done,
+                                        pages_done, as_of, imported_at, source) VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                   ON CONFLICT(institution, fonds, as_of) DO UPDATE SET institution_class=excluded.institution_class,
+                     items=excluded.items, pages=excluded.pages, av_minutes=excluded.av_minutes,
+                     items_done=excluded.items_done, pages_done=excluded.pages_done,
+                     imported_at=excluded.imported_at, source=excluded.source""",
+                [(h.institution, h.institution_class, h.fonds, h.items, h.pages, h.av_minutes, h.items_done,
+                  h.pages_done, h.as_of.isoformat(), now(), source) for h in rows],
+            )
+        return len(rows)
+
+    def holdings_as_of(self, day: str) -> list[sqlite3.Row]:
+        """Each (institution, 全宗)'s latest holdings counted on or before ``day``."""
+        return self.db.execute(
+            """SELECT h.* FROM holdings h
+               WHERE h.as_of = (SELECT max(as_of) FROM holdings x WHERE x.institution = h.institution
+                                AND x.fonds = h.fonds AND x.as_of <= ?)
+               ORDER BY h.institution, h.fonds""",
+            (day,),
+        ).fetchall()
+
+    def item_progress(self, until: str) -> list[sqlite3.Row]:
+        """Per item, what is done by ``until`` (an ISO timestamp): its first scan's date, pages
+        digitised and pages whose text is recognised and indexed."""
+        return self.db.execute(
+            """SELECT i.refcode, i.fonds, i.year, i.open_status, i.catalogue_pages, i.catalogue_row,
+                      (SELECT min(f.ingested_at) FROM files f WHERE f.refcode = i.refcode
+                          AND f.ingested_at <= :until) AS first_scan,
+                      (SELECT count(*) FROM pages p JOIN files f ON f.path = p.file_path
+                          WHERE p.refcode = i.refcode AND f.ingested_at <= :until) AS pages,
+                      (SELECT count(*) FROM pages p JOIN docs d ON d.key = 'page:' || p.refcode || ':' || p.page_no
+                          WHERE p.refcode = i.refcode AND p.ocr_state = 'done' AND p.ocr_at <= :until) AS recognised,
+                      coalesce(i.created_at, i.updated_at) AS catalogued_at
+               FROM items i WHERE coalesce(i.created_at, i.updated_at) <= :until ORDER BY i.refcode""",
+            {"until": until},
+        ).fetchall()
+
+    def daily_digitised(self, until: str) -> list[sqlite3.Row]:
+        """Items and pages first digitised per day and 全宗, for charts and recent rates."""
+        return self.db.execute(
+            """SELECT substr(first, 1, 10) AS day, fonds, count(*) AS items, sum(pages) AS pages FROM (
+                   SELECT f.refcode, i.fonds, min(f.ingested_at) AS first, sum(f.pages) AS pages
+                   FROM files f JOIN items i ON i.refcode = f.refcode
+                   WHERE f.ingested_at <= ? GROUP BY f.refcode)
+               GROUP BY day, fonds ORDER BY day, fonds""",
+            (until,),
+        ).fetchall()
 
     # -- reporting -------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        tables = ("items", "files", "pages", "lines", "docs", "failures", "runs", "events", "reviews")
+        tables = ("items", "files", "pages", "lines", "docs", "failures", "runs", "events", "qc_findings", "derivatives",
+                  "av", "segments", "reviews")
         out = {t: self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
         out["docs_fts"] = self.db.execute("SELECT count(*) FROM docs_fts").fetchone()[0]
         return out
@@ -390,18 +720,6 @@ class SQLiteStore:
         if batch is None:
             return self.db.execute("SELECT * FROM failures ORDER BY batch, path, page_no").fetchall()
         return self.db.execute("SELECT * FROM failures WHERE batch=? ORDER BY path, page_no", (batch,)).fetchall()
-
-    def fonds_progress(self) -> list[sqlite3.Row]:
-        """Per 全宗: catalogued items, items with pages, pages, pages whose text is indexed."""
-        return self.db.execute(
-            """SELECT i.fonds,
-                      count(*) AS items,
-                      sum(EXISTS (SELECT 1 FROM pages p WHERE p.refcode = i.refcode)) AS items_digitised,
-                      coalesce(sum((SELECT count(*) FROM pages p WHERE p.refcode = i.refcode)), 0) AS pages,
-                      coalesce(sum((SELECT count(*) FROM pages p JOIN docs d ON d.key = 'page:' || p.refcode || ':' || p.page_no
-                                    WHERE p.refcode = i.refcode AND p.ocr_state = 'done')), 0) AS pages_recognised
-               FROM items i GROUP BY i.fonds ORDER BY i.fonds"""
-        ).fetchall()
 
     def _event(self, db: sqlite3.Connection, run_id: str | None, type_: str, refcode: str | None, path: str | None,
                outcome: str, detail: dict) -> None:
