@@ -613,21 +613,31 @@ class SQLiteStore:
         if not statuses:  # default deny: a role that may see nothing sees nothing, not everything
             return {"total": 0, "rows": [], "facets": {f: {} for f in FACETS}}
         base, args, score = self._hits(query, statuses, filters)
-        total = self.db.execute(f"SELECT count(*) {base}", args).fetchone()[0]
-        facets = {}
-        for name, column in zip(FACETS, ("i.fonds", "i.year", "i.retention", "d.kind", "i.open_status"), strict=True):
-            facets[name] = {str(v): n for v, n in self.db.execute(
-                f"SELECT {column}, count(*) {base} GROUP BY 1 ORDER BY 2 DESC, 1", args) if v is not None}
-        rows = self.db.execute(
-            f"""SELECT d.key, d.kind, d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.retention,
-                       i.open_status, p.image_path, s.file_path, s.file_start_ms, s.start_ms, s.end_ms, a.part,
-                       {score} AS score
-                {base.replace(' WHERE ', ' LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no '
-                                         'LEFT JOIN segments s ON s.key = d.key '
-                                         'LEFT JOIN av a ON a.file_path = s.file_path WHERE ', 1)}
-                ORDER BY score, d.refcode, d.page_no, s.start_ms LIMIT ? OFFSET ?""",
-            [*args, limit, offset],
-        ).fetchall()
+        # Match (and score) once: the FTS match is the costly part, and the total, the facets and the
+        # page of rows all come from it. A temp table lives in this connection only.
+        self.db.execute("DROP TABLE IF EXISTS temp.hits")
+        self.db.execute(f"""CREATE TEMP TABLE hits AS SELECT d.id, d.kind, d.refcode, d.page_no, i.fonds, i.year,
+                                   i.retention, i.open_status, {score} AS score {base}""", args)
+        try:
+            total = self.db.execute("SELECT count(*) FROM temp.hits").fetchone()[0]
+            facets = {}
+            for name, column in zip(FACETS, ("fonds", "year", "retention", "kind", "open_status"), strict=True):
+                facets[name] = {str(v): n for v, n in self.db.execute(
+                    f"SELECT {column}, count(*) FROM temp.hits GROUP BY 1 ORDER BY 2 DESC, 1") if v is not None}
+            rows = self.db.execute(
+                """SELECT d.key, d.kind, d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.retention,
+                          i.open_status, p.image_path, s.file_path, s.file_start_ms, s.start_ms, s.end_ms, a.part,
+                          h.score AS score
+                   FROM (SELECT * FROM temp.hits ORDER BY score, refcode, page_no, id LIMIT ? OFFSET ?) h
+                   JOIN docs d ON d.id = h.id JOIN items i ON i.refcode = d.refcode
+                   LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no
+                   LEFT JOIN segments s ON s.key = d.key
+                   LEFT JOIN av a ON a.file_path = s.file_path
+                   ORDER BY h.score, d.refcode, d.page_no, s.start_ms""",
+                [limit, offset],
+            ).fetchall()
+        finally:
+            self.db.execute("DROP TABLE IF EXISTS temp.hits")
         return {"total": total, "rows": [dict(r) for r in rows], "facets": facets}
 
     def _hits(self, query, statuses: list[str], filters) -> tuple[str, list, str]:
