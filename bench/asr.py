@@ -148,6 +148,8 @@ def _cer(engine, s, folder: Path, work: Path) -> float:
     punctuation removed, both sides simplified."""
     import unicodedata
 
+    from pipeline.ocr.accuracy import edit_distance
+
     from pipeline.speech.normalise import to_simplified
     from pipeline.speech.recognise import prepare, transcribe_prepared
 
@@ -161,13 +163,7 @@ def _cer(engine, s, folder: Path, work: Path) -> float:
             continue
         tr = transcribe_prepared(prepare(audio, work / "cer.wav", s), engine, s)
         hyp, ref = norm(tr.text), norm(txt.read_text(encoding="utf-8"))
-        prev = list(range(len(ref) + 1))
-        for i, a in enumerate(hyp, 1):
-            cur = [i]
-            for j, b in enumerate(ref, 1):
-                cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b)))
-            prev = cur
-        errors += prev[-1]
+        errors += edit_distance(hyp, ref)
         total += len(ref)
     return errors / total if total else None
 

@@ -33,17 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.pages import KINDS, make_page  # noqa: E402
-
-
-def cer(hyp: str, ref: str) -> tuple[int, int]:
-    a, b = "".join(hyp.split()), "".join(ref.split())
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1], len(b)
+from pipeline.ocr.accuracy import cer  # noqa: E402
 
 
 def peak_mb() -> float:

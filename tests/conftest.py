@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.config import Settings, load_settings
 from pipeline.ocr.engines import create_engine
+from pipeline.ocr.accuracy import cer  # noqa: F401  (tests import it from here)
 from pipeline.ocr.models import fetch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,15 +109,3 @@ def sample_run(tmp_path_factory, model_dir: Path, engine):
 def sample_run_pg(tmp_path_factory, model_dir: Path, engine, pg_server):
     """The same, into a PostgreSQL store: the whole pipeline on the second backend."""
     return _digitise_samples(tmp_path_factory.mktemp("sample_run_pg"), model_dir, engine, db=pg_server.new_database())
-
-
-def cer(hyp: str, ref: str) -> tuple[int, int]:
-    """Edit distance and reference length, whitespace removed."""
-    a, b = "".join(hyp.split()), "".join(ref.split())
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1], len(b)
