@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import resource
 import subprocess
 import sys
@@ -34,29 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SHAPES = {  # whisper's published tiny and small dimensions
-    "tiny": dict(n_audio_state=384, n_audio_head=6, n_audio_layer=4, n_text_state=384, n_text_head=6, n_text_layer=4),
-    "small": dict(n_audio_state=768, n_audio_head=12, n_audio_layer=12, n_text_state=768, n_text_head=12,
-                  n_text_layer=12),
-}
+from pipeline.speech.random_model import shaped_checkpoint  # noqa: E402
+
 CLIP = ROOT / "samples" / "batch" / "J001-LY-2021-Y-BGS-0001.wav"
-
-
-def make_checkpoint(shape: str, path: Path) -> Path:
-    import torch
-    from whisper.model import ModelDimensions, Whisper
-
-    torch.manual_seed(0)
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_vocab=51865, n_text_ctx=448, **SHAPES[shape])
-    model = Whisper(dims)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.ndim >= 2:
-                p.normal_(0, 1.0 / math.sqrt(p.shape[-1]))
-            elif name.endswith("bias"):
-                p.normal_(0, 0.1)
-    torch.save({"dims": dims.__dict__, "model_state_dict": model.state_dict()}, path)
-    return path
 
 
 def make_clip(path: Path, repeat: int) -> Path:
@@ -190,7 +169,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dangan-bench-asr-"))
     clip = Path(args.clip) if args.clip else make_clip(work / "clip.wav", 3)
     models = {"real": args.model} if args.model else {
-        shape: str(make_checkpoint(shape, work / f"random-{shape}.pt")) for shape in args.shapes.split(",")}
+        shape: str(shaped_checkpoint(shape, work / f"random-{shape}.pt")) for shape in args.shapes.split(",")}
     rows = []
     for shape, model in models.items():
         for engine in args.engines.split(","):

@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import wave
 from pathlib import Path
 
 import numpy as np
+
+from pipeline.speech.random_model import random_checkpoint  # noqa: F401  (the tests' model)
 
 from .conftest import SAMPLES
 
 CLIP = SAMPLES / "J001-LY-2021-Y-BGS-0001.wav"  # espeak-ng Mandarin, made by samples/make_samples.py
 VIDEO = SAMPLES / "J001-LX-2021-Y-BGS-0001.mp4"
 SR = 16_000
-
-
-def random_checkpoint(path: Path, seed: int = 0, state: int = 64, layers: int = 2, heads: int = 2) -> Path:
-    """A Whisper checkpoint with whisper's own ModelDimensions and seeded random weights.
-
-    Multilingual vocabulary and full context sizes (so whisper's tokenizer, 30 s windows and
-    timestamps all work), narrow layers so it runs fast. Weights are drawn wide enough that the
-    decoder emits varied tokens rather than one repeated token.
-    """
-    import torch
-    from whisper.model import ModelDimensions, Whisper
-
-    torch.manual_seed(seed)
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=state, n_audio_head=heads,
-                           n_audio_layer=layers, n_vocab=51865, n_text_ctx=448, n_text_state=state,
-                           n_text_head=heads, n_text_layer=layers)
-    model = Whisper(dims)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.ndim >= 2:
-                p.normal_(0, 1.0 / math.sqrt(p.shape[-1]))
-            elif name.endswith("bias"):
-                p.normal_(0, 0.1)
-    torch.save({"dims": dims.__dict__, "model_state_dict": model.state_dict()}, path)
-    return path
 
 
 def tone(seconds: float, freq: float = 440.0, amp: float = 0.3, sr: int = SR) -> np.ndarray:
