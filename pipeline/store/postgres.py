@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from pipeline.errors import ConfigError
 from pipeline.index.query import FACETS
-from pipeline.index.text import compact
+from pipeline.index.text import compact_chars
 from pipeline.store.sqlite import MIGRATIONS, SCHEMA, SQLiteStore
 
 try:
@@ -31,7 +31,7 @@ except ImportError:  # an optional extra: pip install dangan[postgres]
 
 def pg_terms(text: str) -> tuple[str, list[str]]:
     """The compact form and its distinct characters and character bigrams."""
-    s = compact(text).chars
+    s = compact_chars(text)
     return s, sorted(set(s) | {s[i : i + 2] for i in range(len(s) - 1)})
 
 
@@ -154,11 +154,14 @@ class PostgresStore(SQLiteStore):
         s, t = pg_terms(body)
         return {"compact": s, "terms": t}
 
-    def _fts_add(self, db, doc_id: int, body: str) -> None:
-        pass  # the terms are columns of the doc row itself
+    def _doc_changed(self, db, doc_id: int, refcode: str, body: str | None) -> None:
+        pass  # the terms are columns of the doc row itself, written with it
 
-    def _fts_remove(self, db, doc_id: int, body: str) -> None:
-        pass
+    def _item_changed(self, db, refcode: str) -> None:
+        pass  # searches join the items: their open status is read at query time
+
+    def _after_reindex(self) -> None:
+        pass  # the terms were rebuilt inside reindex's transaction
 
     def _match(self, query) -> tuple[str, str, list, str]:
         args: list = []
@@ -182,6 +185,13 @@ class PostgresStore(SQLiteStore):
         score = (f"-((length(d.compact) - length(replace(d.compact, '{w}', ''))) / {len(w)}.0"
                  " / (length(d.compact) + 100))")
         return "docs d", where, args, score
+
+    def _hits(self, query, statuses: list[str], filters) -> tuple[str, list, str]:
+        """FROM … WHERE … selecting the hits (docs ``d`` joined to items ``i``), its arguments and score."""
+        source, match, args, score = self._match(query)
+        where, filter_args = self._filter_sql(statuses, filters)
+        return (f"FROM {source} JOIN items i ON i.refcode = d.refcode WHERE " + " AND ".join([match, *where]),
+                [*args, *filter_args], score)
 
     # Which facet a grouping-set row counts: GROUPING(...)'s bit mask, 1 = column aggregated away.
     _SETS = {0b01111: "fonds", 0b10111: "year", 0b11011: "retention", 0b11101: "kind", 0b11110: "open_status"}
