@@ -126,22 +126,24 @@ class SearchIndex:
                     facets[f][key] = int(b["doc_count"])
         return Found(total, [(i, score) for i, (score, _) in zip(ids, pairs, strict=True)], facets)
 
-    def estimate(self, s: tantivy.Searcher, query: Query, chars: str) -> float:
-        """A BM25-like score for a doc the index has not caught up with (it ranks among indexed hits
-        only for the moments until the indexer catches up); the document length is taken as average."""
+    def estimator(self, s: tantivy.Searcher, query: Query):
+        """A BM25-like score for docs the index has not caught up with (they rank among indexed hits
+        only for the moments until the indexer catches up); a document's length is taken as average."""
         n = max(1, s.num_docs)
-        score = 0.0
+        idf: dict[str, float] = {}
         for c in query.positive:
-            best = 0.0
             for w in c.words:
-                tf = chars.count(w)
-                if not tf:
-                    continue
                 field, terms = ("chars", [w]) if len(w) == 1 else ("bigrams", [w[i : i + 2] for i in range(len(w) - 1)])
                 df = min(s.doc_freq(field, t) for t in terms)
-                idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
-                best = max(best, idf * tf * (_K1 + 1) / (tf + _K1))
-            score += best
+                idf[w] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+        def score(chars: str) -> float:
+            total = 0.0
+            for c in query.positive:
+                tfs = [(chars.count(w), idf[w]) for w in c.words]
+                total += max((i * tf * (_K1 + 1) / (tf + _K1) for tf, i in tfs if tf), default=0.0)
+            return total
+
         return score
 
     def count(self) -> int:
@@ -199,7 +201,7 @@ class SearchIndex:
         deadline = time.monotonic() + wait_s
         while True:
             try:
-                w = self.index.writer(heap_size=128_000_000, num_threads=2)
+                w = self.index.writer(heap_size=64_000_000, num_threads=1)
                 break
             except ValueError as e:  # tantivy reports a held lock as ValueError(LockBusy)
                 if "LockBusy" not in str(e) or time.monotonic() >= deadline:

@@ -215,7 +215,13 @@ CREATE TABLE IF NOT EXISTS reviews (           -- pages a person should check (Q
     at        TEXT NOT NULL,
     PRIMARY KEY (refcode, page_no, kind)
 );
-CREATE TABLE IF NOT EXISTS query_log (
+"""
+
+# Every search writes a row here. On SQLite the table lives in a database file of its own with its
+# own connection (not attached: BEGIN IMMEDIATE locks every attached file), so a search never waits
+# for the flow's write transaction on the store.
+QUERY_LOG = """
+CREATE TABLE IF NOT EXISTS {schema}query_log (
     id    INTEGER PRIMARY KEY,
     at    TEXT NOT NULL,
     role  TEXT NOT NULL,
@@ -253,6 +259,7 @@ class SQLiteStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA + journal.SCHEMA)  # idempotent; executescript manages its own transaction
+        self._log_db: sqlite3.Connection | None = None  # opened by the first search
         self._migrate()
         self._journaled = False  # the open transaction wrote journal rows: apply them after it commits
         self.index = SearchIndex(Path(f"{path}.index"))
@@ -272,9 +279,26 @@ class SQLiteStore:
                 if name not in have:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
         self.db.execute("DROP TABLE IF EXISTS docs_fts")  # the FTS5 index of earlier versions: now tantivy
+        if self.db.execute("SELECT 1 FROM sqlite_master WHERE name='query_log'").fetchone():
+            old = self.db.execute("SELECT at, role, query, hits FROM query_log ORDER BY id").fetchall()
+            with self.log_db:  # earlier versions logged into the store itself
+                self.log_db.executemany("INSERT INTO query_log(at, role, query, hits) VALUES (?,?,?,?)", old)
+            self.db.execute("DROP TABLE query_log")
+
+    @property
+    def log_db(self) -> sqlite3.Connection:
+        if self._log_db is None:
+            self._log_db = sqlite3.connect(f"{self.path}.querylog", timeout=30, check_same_thread=False)
+            self._log_db.row_factory = sqlite3.Row
+            self._log_db.execute("PRAGMA journal_mode=WAL")
+            self._log_db.execute("PRAGMA synchronous=NORMAL")
+            self._log_db.executescript(QUERY_LOG.format(schema=""))
+        return self._log_db
 
     def close(self) -> None:
         self.db.close()
+        if self._log_db is not None:
+            self._log_db.close()
 
     def __enter__(self) -> SQLiteStore:
         return self
@@ -666,13 +690,14 @@ class SQLiteStore:
         fresh = journal.hits(journal.docs(self.db, p, " AND ".join(where), args) if p.ids or p.refcodes else [],
                              query)
         total, facets = found.total + len(fresh), found.facets
+        estimate = self.index.estimator(s, query) if fresh else None
         for d in fresh:
             for name in FACETS:
                 value = getattr(d, name)
                 if value is not None:
                     facets[name][value] = facets[name].get(value, 0) + 1
         ranked = sorted([(-score, i) for i, score in found.top]
-                        + [(-self.index.estimate(s, query, d.chars), d.id) for d in fresh])[offset : offset + limit]
+                        + [(-estimate(d.chars), d.id) for d in fresh])[offset : offset + limit]
         rows = {r["id"]: dict(r) for r in self.db.execute(
             """SELECT d.id, d.key, d.kind, d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.retention,
                       i.open_status, p.image_path, s.file_path, s.file_start_ms, s.start_ms, s.end_ms, a.part
@@ -772,8 +797,14 @@ class SQLiteStore:
         return journal.check(self.db, self.index)
 
     def log_query(self, role: str, query: str, hits: int) -> None:
-        with self.tx() as db:
-            db.execute("INSERT INTO query_log(at, role, query, hits) VALUES (?,?,?,?)", (now(), role, query[:1000], hits))
+        with self.log_db:
+            self.log_db.execute("INSERT INTO query_log(at, role, query, hits) VALUES (?,?,?,?)",
+                                (now(), role, query[:1000], hits))
+
+    def logged_queries(self, limit: int = 100) -> list:
+        """The latest searches, newest first: (at, role, query, hits)."""
+        return self.log_db.execute("SELECT at, role, query, hits FROM query_log ORDER BY id DESC LIMIT ?",
+                                   (limit,)).fetchall()
 
     def item(self, refcode: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM items WHERE refcode=?", (refcode,)).fetchone()
