@@ -95,7 +95,7 @@ class SearchIndex:
         self.path = path / f"v{SCHEMA_VERSION}"
         self.created = not (self.path / "meta.json").exists()
         self.path.mkdir(parents=True, exist_ok=True)
-        if self.path not in _OPEN:
+        if self.created or self.path not in _OPEN:  # created: a cached one is of a folder since deleted
             _OPEN[self.path] = tantivy.Index(SCHEMA, path=str(self.path), reuse=True)
         self.index = _OPEN[self.path]
 

@@ -112,6 +112,9 @@ def catch_up(db: sqlite3.Connection, index: SearchIndex, wait_s: float) -> int:
     """Apply every pending journal row; the number of docs copied. Raises ``IndexBusy`` when another
     process holds the index's writer longer than ``wait_s`` (that process applies them instead).
     An index older than the journal's pruning (restored from a backup, say) is rebuilt."""
+    _, applied = index.searcher()
+    if last_seq(db) == applied:  # nothing pending: no need for the writer
+        return 0
     with index.writer(wait_s) as w:
         _, applied = index.searcher()  # read under the writer lock: no one else commits meanwhile
         db.execute("BEGIN")  # one snapshot for the journal and the docs it names

@@ -326,6 +326,8 @@ class SQLiteStore:
             journal.catch_up(self.db, self.index, wait_s)
         except IndexBusy:
             log.info("search index busy: journal rows left for its writer to apply")
+        except (OSError, ValueError) as e:  # tantivy's errors are ValueErrors; the store has committed
+            log.warning("search index not updated (%s): journal rows left pending, applied on the next write or open", e)
 
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, batch: str, flow_run_id: str | None = None, kind: str = "digitize") -> str:
