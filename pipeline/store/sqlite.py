@@ -689,8 +689,8 @@ class SQLiteStore:
         found = self.index.search(s, query, statuses, filters, refcodes, sorted(p.ids), sorted(p.refcodes),
                                   offset + limit)
         where, args = self._filter_sql(statuses, filters)
-        fresh = journal.hits(journal.docs(self.db, p, " AND ".join(where), args) if p.ids or p.refcodes else [],
-                             query)
+        pending = journal.docs(self.db, p, " AND ".join(where), args, with_body=False) if p.ids or p.refcodes else []
+        fresh = journal.hits(pending, query)
         total, facets = found.total + len(fresh), found.facets
         estimate = self.index.estimator(s, query) if fresh else None
         for d in fresh:
