@@ -87,15 +87,20 @@ class Corpus:
                    2000 + i // 80 % 24, RETENTION[n % 3], STATUS[n % 5])
 
 
-def insert(store, corpus: Corpus, start: int, stop: int, batch: int) -> None:
+def insert(store, corpus: Corpus, start: int, stop: int, batch: int) -> float:
+    """Insert rows in transactions of ``batch``; the seconds the store took (the corpus's generation
+    not counted), including bringing the search index up to date after each commit."""
     rows = corpus.rows(start, stop)
+    secs = 0.0
     while True:
         chunk = [r for _, r in zip(range(batch), rows, strict=False)]
         if not chunk:
-            return
+            return secs
+        t0 = time.perf_counter()
         with store.tx() as db:
             for key, kind, ref, page_no, body in chunk:
                 store._index(db, key, kind, ref, page_no, body)
+        secs += time.perf_counter() - t0
 
 
 def build(url: str, corpus: Corpus, rows: int, batch: int) -> dict:
@@ -103,9 +108,7 @@ def build(url: str, corpus: Corpus, rows: int, batch: int) -> dict:
     with store.tx() as db:
         db.executemany("INSERT INTO items(refcode, fonds, year, retention, open_status, updated_at) "
                        "VALUES (?,?,?,?,?,'t') ON CONFLICT(refcode) DO NOTHING", list(Corpus.items(rows)))
-    t0 = time.perf_counter()
-    insert(store, corpus, 0, rows, batch)
-    secs = time.perf_counter() - t0
+    secs = insert(store, corpus, 0, rows, batch)
     if url.startswith("postgres"):
         store.db.execute("VACUUM ANALYZE docs")
     else:
@@ -119,8 +122,8 @@ def sizes(url: str) -> tuple[int, int]:
     store = open_store(url)
     raw = store.db.execute("SELECT sum(length(CAST(body AS BLOB))) FROM docs").fetchone()[0] \
         if url.startswith("sqlite") else store.db.execute("SELECT sum(octet_length(body)) FROM docs").fetchone()[0]
-    if url.startswith("sqlite"):
-        index = store.db.execute("SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'docs_fts%'").fetchone()[0]
+    if url.startswith("sqlite"):  # the tantivy folder beside the database file
+        index = sum(f.stat().st_size for f in store.index.path.rglob("*") if f.is_file())
     else:  # the GIN index and the two columns it needs (terms, compact)
         index = store.db.execute("SELECT pg_relation_size('docs_terms') + sum(pg_column_size(terms)) "
                                  "+ sum(pg_column_size(compact)) FROM docs").fetchone()[0]

@@ -15,7 +15,7 @@ def test_sample_batch_outputs_and_store(sample_run):
     assert ocr.done == 6 and ocr.failures == []
     with open_store(s.db_url) as store:
         c = store.counts()
-        assert (c["items"], c["files"], c["pages"], c["docs"], c["docs_fts"]) == (7, 6, 6, 6, 6)
+        assert (c["items"], c["files"], c["pages"], c["docs"], c["indexed"]) == (7, 6, 6, 6, 6)
         assert c["lines"] > 40
         page = store.db.execute("SELECT * FROM pages WHERE refcode='J001-WS·2021-Y-BGS-0001' AND page_no=2").fetchone()
         assert page["ocr_state"] == "done" and 0.5 < page["mean_conf"] <= 1
@@ -37,7 +37,7 @@ def test_rerun_adds_no_rows_and_calls_no_engine(sample_run):
         result = recognise_pages(ing.pages, s, store, counting, ing.batch)
         after = store.counts()
     assert counting.calls == 0 and result.skipped == 6 and result.done == 0
-    for table in ("items", "files", "pages", "lines", "docs", "docs_fts", "failures", "events"):
+    for table in ("items", "files", "pages", "lines", "docs", "indexed", "failures", "events"):
         assert after[table] == before[table], table
     # Masters are never written.
     assert {p: p.read_bytes() for p in sample_run["batch"].iterdir()} == originals

@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.index.query import QueryError, fts5_expression, parse
+from pipeline.index.query import QueryError, parse
 
 
 def _shape(q):
@@ -18,12 +18,6 @@ def test_words_or_not_phrases():
 def test_fts_syntax_is_literal():
     q = parse('NEAR( "*" a*b')
     assert _shape(q) == [(("near",), False), (("ab",), False)]
-    assert fts5_expression(q) == '"ne ea ar" AND "ab"'
-
-
-def test_expression_for_each_shape():
-    assert fts5_expression(parse("档 OR 案馆 -开放")) == '(("档"* OR "案馆")) NOT "开放"'
-    assert fts5_expression(parse("数字化率")) == '"数字 字化 化率"'
 
 
 @pytest.mark.parametrize("bad, why", [("", "empty"), ("   ", "empty"), ("，。！", "no letters"),

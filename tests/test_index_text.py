@@ -3,7 +3,7 @@ import random
 import pytest
 
 from pipeline.index.query import Filters, QueryError, parse
-from pipeline.index.text import compact, snippet, terms
+from pipeline.index.text import compact, compact_chars, index_terms, snippet
 
 
 def test_compact_folds_width_case_and_drops_punctuation():
@@ -12,10 +12,15 @@ def test_compact_folds_width_case_and_drops_punctuation():
     assert c.origin[3] == 4  # 档 is the fifth character of the original
 
 
-def test_terms_are_bigrams_plus_final_character():
-    assert terms("档案馆") == "档案 案馆 馆"
-    assert terms("档") == "档"
-    assert terms("，。") == ""
+def test_terms_are_bigrams_and_characters():
+    assert index_terms("档案馆") == ("档案 案馆", "档 案 馆")
+    assert index_terms("档") == ("", "档")
+    assert index_terms("") == ("", "")
+
+
+def test_fast_folding_equals_per_character_normalisation():
+    text = "ＡＢＣ，檔案\n館 2021 ½ ㎡ Straße İ ΣΑΣ e\u0301"
+    assert compact_chars(text) == compact(text).chars == "abc档案馆202112m2straßeiσασe"
 
 
 def test_snippet_marks_the_hit_and_rejoins_ocr_lines():

@@ -78,7 +78,7 @@ def test_with_a_model_segments_are_stored_indexed_and_searchable(tmp_path, av_ba
         segs = store.db.execute("SELECT * FROM segments ORDER BY refcode, start_ms").fetchall()
         assert segs and all(0 <= r["start_ms"] <= r["end_ms"] <= av[r["refcode"]]["duration"] * 1000 for r in segs)
         c = store.counts()
-        assert c["docs"] == c["docs_fts"] == len(segs)
+        assert c["docs"] == c["indexed"] == len(segs)
         # A search hit on a segment links to the second in the recording.
         target = next(r for r in segs if len(r["text"].replace(" ", "")) >= 2 and r["refcode"].startswith("J001-LY"))
         word = target["text"].replace(" ", "")[:2]

@@ -105,20 +105,3 @@ def parse(text: str, max_chars: int = 256) -> Query:
         raise QueryError("the query only excludes words; add a word to find")
     return Query(tuple(clauses))
 
-
-def _fts_word(word: str) -> str:
-    if len(word) == 1:
-        return f'"{word}"*'
-    return '"' + " ".join(word[i : i + 2] for i in range(len(word) - 1)) + '"'
-
-
-def fts5_expression(query: Query) -> str:
-    """SQLite FTS5 MATCH over the bigram terms (see ``pipeline.index.text.terms``)."""
-    def group(c: Clause) -> str:
-        inner = " OR ".join(_fts_word(w) for w in c.words)
-        return f"({inner})" if len(c.words) > 1 else inner
-
-    expr = " AND ".join(group(c) for c in query.positive)
-    for c in query.negative:
-        expr = f"({expr}) NOT {group(c)}"
-    return expr

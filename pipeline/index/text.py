@@ -2,11 +2,11 @@
 
 Chinese has no spaces between words, so the index stores overlapping character bigrams of each
 text's *compact form* (normalised: NFKC, traditional to simplified with OpenCC t2s, lower case;
-punctuation and whitespace dropped, OCR line breaks re-joined) plus its final character. Indexed
-text and queries are normalised alike, so 檔案 and 档案 find each other. Then:
+punctuation and whitespace dropped, OCR line breaks re-joined) with their positions, and its
+characters without positions. Indexed text and queries are normalised alike, so 檔案 and 档案 find
+each other. Then:
 
-* a 1-character word is a prefix query on those terms (every character starts a bigram or ends
-  the text),
+* a 1-character word is a term of the characters,
 * a word of n >= 2 characters is the phrase of its n-1 bigrams, which matches exactly where the
   word is a substring of the compact text.
 
@@ -58,23 +58,38 @@ class Compact:
     origin: tuple[int, ...]
 
 
+class _Folding(dict):
+    """Each character's searchable form (NFKC, lower case, letters and digits only; often empty),
+    computed once per distinct character: ``str.translate`` then folds a text at C speed."""
+
+    def __missing__(self, code: int) -> str:
+        out = "".join(n for n in unicodedata.normalize("NFKC", chr(code)).lower() if n.isalnum())
+        self[code] = out
+        return out
+
+
+_FOLD = _Folding()
+
+
+def compact_chars(text: str) -> str:
+    """``compact(text).chars`` without the origins: what the index and brute force need."""
+    return simplified(text).translate(_FOLD)
+
+
 def compact(text: str) -> Compact:
     chars: list[str] = []
     origin: list[int] = []
     for i, c in enumerate(simplified(text)):  # same length as text: origins stay right
-        for n in unicodedata.normalize("NFKC", c).lower():
-            if n.isalnum():
-                chars.append(n)
-                origin.append(i)
+        folded = _FOLD[ord(c)]
+        chars.append(folded)
+        origin.extend([i] * len(folded))
     return Compact("".join(chars), tuple(origin))
 
 
-def terms(text: str) -> str:
-    """Space-separated index terms of ``text`` (fed to FTS5's ascii tokenizer)."""
-    s = compact(text).chars
-    if not s:
-        return ""
-    return " ".join([s[i : i + 2] for i in range(len(s) - 1)] + [s[-1]])
+def index_terms(chars: str) -> tuple[str, str]:
+    """Space-separated (bigrams, characters) of a compact text, for a whitespace tokenizer: a
+    phrase of consecutive bigrams is a substring of 2+ characters; a character term, one of 1."""
+    return " ".join([chars[i : i + 2] for i in range(len(chars) - 1)]), " ".join(chars)
 
 
 def snippet(text: str, words: list[str], width: int = 24, mark: tuple[str, str] = ("【", "】")) -> str:

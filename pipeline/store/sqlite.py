@@ -1,12 +1,15 @@
 """SQLite backend: WAL (readers never wait for the flow), a busy timeout, idempotent upserts.
 
-Store and full-text index live in one database, so a page's text and its index terms change in
-one transaction: a crash leaves both old or both new.
+Full-text search goes to a tantivy index beside the database file (``<store>.index/``), kept in
+agreement with it through a journal written in the store's own transactions (``journal``): a crash
+between the two is repaired on the next write or open, and a search never trusts the index for a
+doc whose change it has not applied yet.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -14,8 +17,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.index.query import FACETS, fts5_expression
-from pipeline.index.text import terms
+from pipeline.errors import DanganError
+from pipeline.index.query import FACETS
+from pipeline.index.tantivy_index import IndexBusy, SearchIndex
+from pipeline.store import journal
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -115,7 +122,6 @@ CREATE TABLE IF NOT EXISTS docs (
     body    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS docs_refcode ON docs(refcode);
-CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5(terms, content='', tokenize='ascii');
 CREATE TABLE IF NOT EXISTS av (
     file_path         TEXT PRIMARY KEY,
     refcode           TEXT NOT NULL,
@@ -209,7 +215,13 @@ CREATE TABLE IF NOT EXISTS reviews (           -- pages a person should check (Q
     at        TEXT NOT NULL,
     PRIMARY KEY (refcode, page_no, kind)
 );
-CREATE TABLE IF NOT EXISTS query_log (
+"""
+
+# Every search writes a row here. On SQLite the table lives in a database file of its own with its
+# own connection (not attached: BEGIN IMMEDIATE locks every attached file), so a search never waits
+# for the flow's write transaction on the store.
+QUERY_LOG = """
+CREATE TABLE IF NOT EXISTS {schema}query_log (
     id    INTEGER PRIMARY KEY,
     at    TEXT NOT NULL,
     role  TEXT NOT NULL,
@@ -227,6 +239,11 @@ MIGRATIONS = {
 }
 
 
+class IndexInconsistent(DanganError):
+    """The search index answered with a doc the store says the user may not see: changed behind the
+    journal's back (e.g. by hand in SQL). Refused rather than shown; ``dangan reindex`` repairs it."""
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -241,8 +258,19 @@ class SQLiteStore:
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
+        self.db.executescript(SCHEMA + journal.SCHEMA)  # idempotent; executescript manages its own transaction
+        self._log_db: sqlite3.Connection | None = None  # opened by the first search
         self._migrate()
+        self._journaled = False  # the open transaction wrote journal rows: apply them after it commits
+        self.index = SearchIndex(Path(f"{path}.index"))
+        try:
+            if self.index.created and self.db.execute("SELECT 1 FROM docs LIMIT 1").fetchone():
+                log.info("building the search index %s from the store", self.index.path)
+                journal.rebuild(self.db, self.index, wait_s=60)
+            else:
+                self._catch_up(wait_s=0)  # what a crashed writer left pending
+        except IndexBusy:
+            pass  # another process holds the writer: it applies everything pending
 
     def _migrate(self) -> None:
         for table, columns in MIGRATIONS.items():
@@ -250,9 +278,27 @@ class SQLiteStore:
             for name, decl in columns.items():
                 if name not in have:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+        self.db.execute("DROP TABLE IF EXISTS docs_fts")  # the FTS5 index of earlier versions: now tantivy
+        if self.db.execute("SELECT 1 FROM sqlite_master WHERE name='query_log'").fetchone():
+            old = self.db.execute("SELECT at, role, query, hits FROM query_log ORDER BY id").fetchall()
+            with self.log_db:  # earlier versions logged into the store itself
+                self.log_db.executemany("INSERT INTO query_log(at, role, query, hits) VALUES (?,?,?,?)", old)
+            self.db.execute("DROP TABLE query_log")
+
+    @property
+    def log_db(self) -> sqlite3.Connection:
+        if self._log_db is None:
+            self._log_db = sqlite3.connect(f"{self.path}.querylog", timeout=30, check_same_thread=False)
+            self._log_db.row_factory = sqlite3.Row
+            self._log_db.execute("PRAGMA journal_mode=WAL")
+            self._log_db.execute("PRAGMA synchronous=NORMAL")
+            self._log_db.executescript(QUERY_LOG.format(schema=""))
+        return self._log_db
 
     def close(self) -> None:
         self.db.close()
+        if self._log_db is not None:
+            self._log_db.close()
 
     def __enter__(self) -> SQLiteStore:
         return self
@@ -263,12 +309,25 @@ class SQLiteStore:
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
         self.db.execute("BEGIN IMMEDIATE")
+        self._journaled = False
         try:
             yield self.db
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+        if self._journaled:
+            self._catch_up(wait_s=5)
+
+    def _catch_up(self, wait_s: float) -> None:
+        """Apply pending journal rows to the search index; left pending (and searched correctly from
+        the store) when another process holds the index's writer longer than ``wait_s``."""
+        try:
+            journal.catch_up(self.db, self.index, wait_s)
+        except IndexBusy:
+            log.info("search index busy: journal rows left for its writer to apply")
+        except (OSError, ValueError) as e:  # tantivy's errors are ValueErrors; the store has committed
+            log.warning("search index not updated (%s): journal rows left pending, applied on the next write or open", e)
 
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, batch: str, flow_run_id: str | None = None, kind: str = "digitize") -> str:
@@ -290,7 +349,7 @@ class SQLiteStore:
     # -- ingest ----------------------------------------------------------------------------
     def upsert_item(self, row, batch: str) -> None:
         with self.tx() as db:
-            db.execute(
+            cur = db.execute(
                 """INSERT INTO items(refcode, fonds, year, retention, org, title, open_status, catalogue_pages,
                                      batch, catalogue_row, updated_at, created_at)
                    VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
@@ -304,6 +363,8 @@ class SQLiteStore:
                 (str(row.refcode), row.fonds, row.year, row.retention, row.org, row.title, row.open_status,
                  row.pages, batch, row.row, now(), now()),
             )
+            if cur.rowcount:
+                self._item_changed(db, str(row.refcode))
 
     def ensure_item(self, refcode: str, fonds: str, year: int | None, batch: str) -> None:
         """An item known only from a file name: not public until someone reviews it."""
@@ -565,18 +626,19 @@ class SQLiteStore:
         ).fetchall()
 
     # -- index -----------------------------------------------------------------------------
-    # The docs table (one row per page or recording segment) is shared by the backends; how its
-    # terms are indexed is not: the ``_doc_extra``/``_fts_add``/``_fts_remove``/``_match`` hooks.
+    # The docs table (one row per page or recording segment) is shared by the backends; how it is
+    # indexed is not: the ``_doc_extra``/``_doc_changed``/``_item_changed`` hooks. Here each change
+    # is a journal row the search index applies after the transaction commits.
     def _doc_extra(self, body: str) -> dict:
-        """Backend-specific docs columns derived from the body (none here: FTS5 is a separate table)."""
+        """Backend-specific docs columns derived from the body (none here: the index is beside the store)."""
         return {}
 
-    def _fts_add(self, db, doc_id: int, body: str) -> None:
-        db.execute("INSERT INTO docs_fts(rowid, terms) VALUES (?, ?)", (doc_id, terms(body)))
+    def _doc_changed(self, db, doc_id: int, refcode: str, body: str | None) -> None:
+        journal.record_doc(db, refcode, doc_id, body)
+        self._journaled = True
 
-    def _fts_remove(self, db, doc_id: int, body: str) -> None:
-        # Contentless FTS5 deletes by replaying the old terms.
-        db.execute("INSERT INTO docs_fts(docs_fts, rowid, terms) VALUES ('delete', ?, ?)", (doc_id, terms(body)))
+    def _item_changed(self, db, refcode: str) -> None:
+        self._journaled |= journal.record_item(db, refcode)
 
     def _index(self, db, key: str, kind: str, refcode: str, page_no: int | None, body: str) -> None:
         old = db.execute("SELECT id, body FROM docs WHERE key=?", (key,)).fetchone()
@@ -584,7 +646,6 @@ class SQLiteStore:
         if old:
             if old["body"] == body:
                 return
-            self._fts_remove(db, old["id"], old["body"])
             db.execute(f"UPDATE docs SET body=?{''.join(f', {c}=?' for c in extra)} WHERE id=?",
                        (body, *extra.values(), old["id"]))
             doc_id = old["id"]
@@ -594,57 +655,77 @@ class SQLiteStore:
                 f"VALUES (?,?,?,?,?{',?' * len(extra)}) RETURNING id",
                 (key, kind, refcode, page_no, body, *extra.values()),
             ).fetchone()[0]
-        self._fts_add(db, doc_id, body)
+        self._doc_changed(db, doc_id, refcode, body)
 
     def _unindex(self, db, key: str) -> None:
-        old = db.execute("SELECT id, body FROM docs WHERE key=?", (key,)).fetchone()
+        old = db.execute("SELECT id, refcode FROM docs WHERE key=?", (key,)).fetchone()
         if old:
-            self._fts_remove(db, old["id"], old["body"])
             db.execute("DELETE FROM docs WHERE id=?", (old["id"],))
-
-    def _match(self, query) -> tuple[str, str, list, str]:
-        """FROM (joining docs as ``d``), WHERE, its arguments and a score (lower is better) for a query."""
-        return ("docs_fts JOIN docs d ON d.id = docs_fts.rowid", "docs_fts MATCH ?", [fts5_expression(query)],
-                "bm25(docs_fts)")
+            self._doc_changed(db, old["id"], old["refcode"], None)
 
     def search(self, query, statuses: list[str], filters, limit: int = 20, offset: int = 0) -> dict:
         """Docs (pages, recording segments) matching a parsed query among items whose open status is in
         ``statuses``: the total, one page of rows (best first) and facet counts over all matches."""
         if not statuses:  # default deny: a role that may see nothing sees nothing, not everything
             return {"total": 0, "rows": [], "facets": {f: {} for f in FACETS}}
-        base, args, score = self._hits(query, statuses, filters)
-        # Match (and score) once: the FTS match is the costly part, and the total, the facets and the
-        # page of rows all come from it. A temp table lives in this connection only.
-        self.db.execute("DROP TABLE IF EXISTS temp.hits")
-        self.db.execute(f"""CREATE TEMP TABLE hits AS SELECT d.id, d.kind, d.refcode, d.page_no, i.fonds, i.year,
-                                   i.retention, i.open_status, {score} AS score {base}""", args)
-        try:
-            total = self.db.execute("SELECT count(*) FROM temp.hits").fetchone()[0]
-            facets = {}
-            for name, column in zip(FACETS, ("fonds", "year", "retention", "kind", "open_status"), strict=True):
-                facets[name] = {str(v): n for v, n in self.db.execute(
-                    f"SELECT {column}, count(*) FROM temp.hits GROUP BY 1 ORDER BY 2 DESC, 1") if v is not None}
-            rows = self.db.execute(
-                """SELECT d.key, d.kind, d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.retention,
-                          i.open_status, p.image_path, s.file_path, s.file_start_ms, s.start_ms, s.end_ms, a.part,
-                          h.score AS score
-                   FROM (SELECT * FROM temp.hits ORDER BY score, refcode, page_no, id LIMIT ? OFFSET ?) h
-                   JOIN docs d ON d.id = h.id JOIN items i ON i.refcode = d.refcode
-                   LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no
-                   LEFT JOIN segments s ON s.key = d.key
-                   LEFT JOIN av a ON a.file_path = s.file_path
-                   ORDER BY h.score, d.refcode, d.page_no, s.start_ms""",
-                [limit, offset],
-            ).fetchall()
-        finally:
-            self.db.execute("DROP TABLE IF EXISTS temp.hits")
-        return {"total": total, "rows": [dict(r) for r in rows], "facets": facets}
+        for _ in range(3):
+            s, applied = self.index.searcher()  # before the store's snapshot: never newer than it
+            self.db.execute("BEGIN")
+            try:
+                p = journal.pending(self.db, applied)
+                if p is not None:
+                    return self._search_in(s, p, query, statuses, filters, limit, offset)
+            finally:
+                self.db.execute("COMMIT")
+        raise IndexBusy("the search index keeps falling behind the store's journal; try again")
 
-    def _hits(self, query, statuses: list[str], filters) -> tuple[str, list, str]:
-        """FROM … WHERE … selecting the hits (docs ``d`` joined to items ``i``), its arguments and score."""
-        source, match, args, score = self._match(query)
-        where = [match, f"i.open_status IN ({','.join('?' * len(statuses))})"]
-        args = [*args, *statuses]
+    def _search_in(self, s, p, query, statuses, filters, limit, offset) -> dict:
+        """The search inside one store snapshot: indexed docs from the index, docs with pending journal
+        rows from the store (brute force), merged."""
+        refcodes = None
+        if filters.batch:
+            refcodes = [r[0] for r in self.db.execute("SELECT DISTINCT refcode FROM files WHERE batch=?",
+                                                      (filters.batch,))]
+        found = self.index.search(s, query, statuses, filters, refcodes, sorted(p.ids), sorted(p.refcodes),
+                                  offset + limit)
+        where, args = self._filter_sql(statuses, filters)
+        pending = journal.docs(self.db, p, " AND ".join(where), args, with_body=False) if p.ids or p.refcodes else []
+        fresh = journal.hits(pending, query)
+        total, facets = found.total + len(fresh), found.facets
+        estimate = self.index.estimator(s, query) if fresh else None
+        for d in fresh:
+            for name in FACETS:
+                value = getattr(d, name)
+                if value is not None:
+                    facets[name][value] = facets[name].get(value, 0) + 1
+        ranked = sorted([(-score, i) for i, score in found.top]
+                        + [(-estimate(d.chars), d.id) for d in fresh])[offset : offset + limit]
+        rows = {r["id"]: dict(r) for r in self.db.execute(
+            """SELECT d.id, d.key, d.kind, d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.retention,
+                      i.open_status, p.image_path, s.file_path, s.file_start_ms, s.start_ms, s.end_ms, a.part
+               FROM docs d JOIN items i ON i.refcode = d.refcode
+               LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no
+               LEFT JOIN segments s ON s.key = d.key
+               LEFT JOIN av a ON a.file_path = s.file_path
+               WHERE d.id IN (SELECT value FROM json_each(?))""", [json.dumps([i for _, i in ranked])])}
+        out = []
+        for score, i in ranked:
+            r = rows.get(i)
+            if r is None:  # removed behind the journal's back: nothing of it to show
+                log.error("search index holds doc #%s the store does not; run `dangan reindex`", i)
+                continue
+            if r["open_status"] not in statuses:
+                raise IndexInconsistent(f"the search index disagrees with the store (doc #{i}); run `dangan reindex`")
+            del r["id"]
+            out.append({**r, "score": score})
+        return {"total": total, "rows": out,
+                "facets": {f: {str(v): n for v, n in sorted(facets[f].items(), key=lambda kv: (-kv[1], kv[0]))}
+                           for f in FACETS}}
+
+    def _filter_sql(self, statuses: list[str], filters) -> tuple[list[str], list]:
+        """WHERE conditions (on docs ``d`` joined to items ``i``) for the access limit and the filters."""
+        where = [f"i.open_status IN ({','.join('?' * len(statuses))})"]
+        args = list(statuses)
         for column, values in (("i.fonds", filters.fonds), ("i.retention", filters.retention), ("d.kind", filters.kind)):
             if values:
                 where.append(f"{column} IN ({','.join('?' * len(values))})")
@@ -658,7 +739,7 @@ class SQLiteStore:
         if filters.batch:
             where.append("EXISTS (SELECT 1 FROM files f WHERE f.refcode = d.refcode AND f.batch = ?)")
             args.append(filters.batch)
-        return f"FROM {source} JOIN items i ON i.refcode = d.refcode WHERE " + " AND ".join(where), args, score
+        return where, args
 
     # -- reindex and its check ----------------------------------------------------------------
     _STORED_TEXTS = """SELECT 'page:' || refcode || ':' || page_no AS key, 'page' AS kind, refcode, page_no, text AS body
@@ -667,34 +748,38 @@ class SQLiteStore:
                        SELECT key, 'segment', refcode, NULL, text FROM segments"""
 
     def _rebuild_index(self, db) -> None:
-        db.execute("INSERT INTO docs_fts(docs_fts) VALUES ('delete-all')")
-        for row in db.execute("SELECT id, body FROM docs").fetchall():
-            self._fts_add(db, row["id"], row["body"])
+        """Inside reindex's transaction (nothing here: the index beside the store is rebuilt after it)."""
+
+    def _after_reindex(self) -> None:
+        journal.rebuild(self.db, self.index, wait_s=60)
 
     def reindex(self) -> dict[str, int]:
-        """Rebuild the docs and their index entries from the stored texts (pages, segments) in one
-        transaction: readers see the old index or the new, never a half-built one. Idempotent."""
+        """Rebuild the docs and their index entries from the stored texts (pages, segments): readers see
+        the old index or the new, never a half-built one. Idempotent."""
         with self.tx() as db:
             want = {r["key"]: r for r in db.execute(self._STORED_TEXTS).fetchall()}
-            have = {r["key"]: r["body"] for r in db.execute("SELECT key, body FROM docs").fetchall()}
+            have = {r["key"]: r for r in db.execute("SELECT id, key, refcode, body FROM docs").fetchall()}
             stale = sorted(set(have) - set(want))
             for key in stale:
                 db.execute("DELETE FROM docs WHERE key=?", (key,))
+                self._doc_changed(db, have[key]["id"], have[key]["refcode"], None)
             changed = added = 0
             for key, r in want.items():
                 if key not in have:
                     added += 1
-                elif have[key] != r["body"]:
+                elif have[key]["body"] != r["body"]:
                     changed += 1
                 else:
                     continue
-                db.execute(
+                doc_id = db.execute(
                     "INSERT INTO docs(key, kind, refcode, page_no, body) VALUES (?,?,?,?,?) "
-                    "ON CONFLICT(key) DO UPDATE SET body=excluded.body",
+                    "ON CONFLICT(key) DO UPDATE SET body=excluded.body RETURNING id",
                     (key, r["kind"], r["refcode"], r["page_no"], r["body"]),
-                )
+                ).fetchone()[0]
+                self._doc_changed(db, doc_id, r["refcode"], r["body"])
             self._rebuild_index(db)  # every doc's entries from its body, whatever they held before
             total = db.execute("SELECT count(*) FROM docs").fetchone()[0]
+        self._after_reindex()
         return {"docs": total, "added": added, "changed": changed, "removed": len(stale)}
 
     def check_index(self) -> list[tuple[str, str]]:
@@ -711,25 +796,17 @@ class SQLiteStore:
         return problems
 
     def _check_entries(self, docs: list) -> list[tuple[str, str]]:
-        # Each doc's entries equal its terms when it holds as many term instances as its text has and
-        # the whole text matches as one phrase in it (positions 0..n-1 are exactly its terms).
-        self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.docs_vocab USING fts5vocab(main, docs_fts, instance)")
-        counts = dict(self.db.execute("SELECT doc, count(*) FROM temp.docs_vocab GROUP BY doc").fetchall())
-        out = []
-        for r in docs:
-            expected = terms(r["body"]).split()
-            if counts.pop(r["id"], 0) != len(expected):
-                out.append((r["key"], "index entries differ from the text"))
-            elif expected and not self.db.execute(
-                    "SELECT 1 FROM docs_fts WHERE docs_fts MATCH ? AND rowid = ?",
-                    ('"' + " ".join(expected) + '"', r["id"])).fetchone():
-                out.append((r["key"], "index entries differ from the text"))
-        out += [(f"#{doc}", "index entries without a doc") for doc in sorted(counts)]
-        return out
+        return journal.check(self.db, self.index)
 
     def log_query(self, role: str, query: str, hits: int) -> None:
-        with self.tx() as db:
-            db.execute("INSERT INTO query_log(at, role, query, hits) VALUES (?,?,?,?)", (now(), role, query[:1000], hits))
+        with self.log_db:
+            self.log_db.execute("INSERT INTO query_log(at, role, query, hits) VALUES (?,?,?,?)",
+                                (now(), role, query[:1000], hits))
+
+    def logged_queries(self, limit: int = 100) -> list:
+        """The latest searches, newest first: (at, role, query, hits)."""
+        return self.log_db.execute("SELECT at, role, query, hits FROM query_log ORDER BY id DESC LIMIT ?",
+                                   (limit,)).fetchall()
 
     def item(self, refcode: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM items WHERE refcode=?", (refcode,)).fetchone()
@@ -803,7 +880,7 @@ class SQLiteStore:
         tables = ("items", "files", "pages", "lines", "docs", "failures", "runs", "events", "qc_findings", "derivatives",
                   "av", "segments", "reviews")
         out = {t: self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
-        out["docs_fts"] = self._index_count()
+        out["indexed"] = self._index_count()
         return out
 
     def reviews(self, refcodes: list[str] | None = None) -> list[sqlite3.Row]:
@@ -818,7 +895,7 @@ class SQLiteStore:
         ).fetchall()
 
     def _index_count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM docs_fts").fetchone()[0]
+        return self.index.count()
 
     def failures(self, batch: str | None = None) -> list[sqlite3.Row]:
         if batch is None:

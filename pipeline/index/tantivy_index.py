@@ -1,0 +1,264 @@
+"""The search index beside the store: a tantivy index of each doc's bigrams and characters.
+
+Terms are made here in Python (``index_terms``) and indexed with tantivy's built-in whitespace
+tokenizer, so nothing has to be registered when the index is opened, and a phrase of consecutive
+bigrams matches exactly where a word is a substring of the compact text. Ranking is tantivy's BM25
+over top-k only (it never scores every hit); counts and facets are exact over every hit.
+
+The index holds no state of its own: each doc is a copy of a store row (its text and its item's
+全宗, 年度, 保管期限, open status) with a fingerprint of that copy, plus one meta doc recording the
+store's journal sequence number the copy is complete up to. That number is committed in the same
+tantivy commit as the docs, so after a crash the store knows exactly which journal entries to apply
+again (``pipeline.store.journal``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import tantivy
+
+from pipeline.errors import DanganError
+from pipeline.index.query import FACETS, Clause, Filters, Query
+from pipeline.index.text import index_terms
+
+log = logging.getLogger(__name__)
+
+# The schema's version is part of the folder name: a new schema is a new, rebuilt index.
+SCHEMA_VERSION = 1
+_FACET_FIELDS = {"fonds": "fonds", "year": "year", "retention": "retention", "kind": "kind",
+                 "open_status": "open_status"}
+_K1 = 1.2  # tantivy's BM25 constant, for the estimate of docs the index has not caught up with
+
+
+class IndexBusy(DanganError):
+    """Another writer holds the index for longer than we may wait."""
+
+
+@dataclass(frozen=True)
+class IndexDoc:
+    """A doc as the index copies it from the store."""
+
+    id: int
+    key: str
+    kind: str
+    refcode: str
+    fonds: str
+    year: int | None
+    retention: str | None
+    open_status: str
+    body: str
+    chars: str  # the body's compact form
+
+    def fingerprint(self) -> int:
+        """64 bits over everything the index copies: a stale or foreign copy shows as a mismatch."""
+        parts = (self.key, self.kind, self.refcode, self.fonds, str(self.year), str(self.retention), self.open_status,
+                 self.body)
+        return int.from_bytes(hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest(), "big")
+
+
+def _schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_unsigned_field("id", indexed=True, fast=True)
+    sb.add_unsigned_field("fp", fast=True)
+    sb.add_text_field("refcode", tokenizer_name="raw")
+    for name in ("fonds", "retention", "kind", "open_status"):
+        sb.add_text_field(name, tokenizer_name="raw", fast=True)
+    sb.add_integer_field("year", indexed=True, fast=True)
+    sb.add_text_field("bigrams", tokenizer_name="whitespace", index_option="position")
+    sb.add_text_field("chars", tokenizer_name="whitespace", index_option="freq")
+    sb.add_text_field("meta", tokenizer_name="raw")
+    sb.add_unsigned_field("seq", fast=True)
+    return sb.build()
+
+
+SCHEMA = _schema()
+_OPEN: dict[Path, tantivy.Index] = {}  # one tantivy Index (and its reader) per folder and process
+
+
+@dataclass
+class Found:
+    total: int
+    top: list[tuple[int, float]]  # (doc id, BM25) best first
+    facets: dict[str, dict[object, int]]
+
+
+class SearchIndex:
+    def __init__(self, path: Path):
+        self.path = path / f"v{SCHEMA_VERSION}"
+        self.created = not (self.path / "meta.json").exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        if self.created or self.path not in _OPEN:  # created: a cached one is of a folder since deleted
+            _OPEN[self.path] = tantivy.Index(SCHEMA, path=str(self.path), reuse=True)
+        self.index = _OPEN[self.path]
+
+    # -- reading ----------------------------------------------------------------------------
+    def searcher(self) -> tuple[tantivy.Searcher, int]:
+        """The latest committed snapshot and the journal sequence number it is complete up to."""
+        self.index.reload()
+        s = self.index.searcher()
+        hits = s.search(tantivy.Query.term_query(SCHEMA, "meta", "applied"), 1, count=False).hits
+        return s, (s.fast_field_values("seq", [hits[0][1]])[0] if hits else 0)
+
+    def search(self, s: tantivy.Searcher, query: Query, statuses: list[str], filters: Filters,
+               refcodes: list[str] | None, exclude_ids: list[int], exclude_refcodes: list[str], top: int) -> Found:
+        """Hits of ``query`` among docs with those statuses and filters (``refcodes``: only these items),
+        leaving out the excluded docs: their total, the best ``top`` and the facet counts."""
+        q = self._query(query, statuses, filters, refcodes, exclude_ids, exclude_refcodes)
+        res = s.search(q, top, count=True) if top else None
+        total = res.count if res else s.search(q, 1, count=True).count
+        pairs = res.hits if res else []
+        ids = s.fast_field_values("id", [a for _, a in pairs]) if pairs else []
+        facets: dict[str, dict[object, int]] = {f: {} for f in FACETS}
+        if total:
+            aggs = s.aggregate(q, {f: {"terms": {"field": field, "size": 100_000, "segment_size": 100_000}}
+                                   for f, field in _FACET_FIELDS.items()})
+            for f in FACETS:
+                for b in aggs[f]["buckets"]:
+                    key = int(b["key"]) if f == "year" else b["key"]
+                    facets[f][key] = int(b["doc_count"])
+        return Found(total, [(i, score) for i, (score, _) in zip(ids, pairs, strict=True)], facets)
+
+    def estimator(self, s: tantivy.Searcher, query: Query):
+        """A BM25-like score for docs the index has not caught up with (they rank among indexed hits
+        only for the moments until the indexer catches up); a document's length is taken as average."""
+        n = max(1, s.num_docs)
+        idf: dict[str, float] = {}
+        for c in query.positive:
+            for w in c.words:
+                field, terms = ("chars", [w]) if len(w) == 1 else ("bigrams", [w[i : i + 2] for i in range(len(w) - 1)])
+                df = min(s.doc_freq(field, t) for t in terms)
+                idf[w] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+        def score(chars: str) -> float:
+            total = 0.0
+            for c in query.positive:
+                tfs = [(chars.count(w), idf[w]) for w in c.words]
+                total += max((i * tf * (_K1 + 1) / (tf + _K1) for tf, i in tfs if tf), default=0.0)
+            return total
+
+        return score
+
+    def count(self) -> int:
+        """Docs in the index (the meta doc not counted)."""
+        s, _ = self.searcher()
+        return s.num_docs - s.search(tantivy.Query.term_query(SCHEMA, "meta", "applied"), 1, count=True).count
+
+    def entries(self) -> list[tuple[int, int]]:
+        """(doc id, fingerprint) of every doc in the index (for the consistency check)."""
+        s, _ = self.searcher()
+        q = tantivy.Query.boolean_query([(tantivy.Occur.Must, tantivy.Query.all_query()),
+                                         (tantivy.Occur.MustNot, tantivy.Query.term_query(SCHEMA, "meta", "applied"))])
+        addrs = [a for _, a in s.search(q, max(1, s.num_docs), count=False).hits]
+        return list(zip(s.fast_field_values("id", addrs), s.fast_field_values("fp", addrs), strict=True))
+
+    def _query(self, query: Query, statuses: list[str], filters: Filters, refcodes: list[str] | None,
+               exclude_ids: list[int], exclude_refcodes: list[str]) -> tantivy.Query:
+        Q, Occur = tantivy.Query, tantivy.Occur
+        parts = [(Occur.Must, self._clause(c)) for c in query.positive]
+        parts += [(Occur.MustNot, self._clause(c)) for c in query.negative]
+        # Filters narrow without scoring: they are wrapped to score 0.
+        narrow = [Q.term_set_query(SCHEMA, "open_status", list(statuses))]
+        for field, values in (("fonds", filters.fonds), ("retention", filters.retention), ("kind", filters.kind)):
+            if values:
+                narrow.append(Q.term_set_query(SCHEMA, field, list(values)))
+        if filters.year_from is not None or filters.year_to is not None:
+            narrow.append(Q.range_query(SCHEMA, "year", tantivy.FieldType.Integer, filters.year_from, filters.year_to))
+        if refcodes is not None:
+            narrow.append(Q.term_set_query(SCHEMA, "refcode", refcodes))
+        parts += [(Occur.Must, Q.const_score_query(n, 0.0)) for n in narrow]
+        if exclude_ids:
+            parts.append((Occur.MustNot, Q.term_set_query(SCHEMA, "id", exclude_ids)))
+        if exclude_refcodes:
+            parts.append((Occur.MustNot, Q.term_set_query(SCHEMA, "refcode", exclude_refcodes)))
+        return Q.boolean_query(parts)
+
+    @staticmethod
+    def _word(w: str) -> tantivy.Query:
+        if len(w) == 1:
+            return tantivy.Query.term_query(SCHEMA, "chars", w, index_option="freq")
+        if len(w) == 2:
+            return tantivy.Query.term_query(SCHEMA, "bigrams", w, index_option="freq")
+        return tantivy.Query.phrase_query(SCHEMA, "bigrams", [w[i : i + 2] for i in range(len(w) - 1)])
+
+    def _clause(self, c: Clause) -> tantivy.Query:
+        if len(c.words) == 1:
+            return self._word(c.words[0])
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, self._word(w)) for w in c.words])
+
+    # -- writing ----------------------------------------------------------------------------
+    @contextmanager
+    def writer(self, wait_s: float) -> Iterator[tantivy.IndexWriter]:
+        """The index's one writer (across processes), waited for up to ``wait_s``; committed by the
+        caller, released here after its merges so the next process can take it."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                w = self.index.writer(heap_size=64_000_000, num_threads=1)
+                break
+            except ValueError as e:  # tantivy reports a held lock as ValueError(LockBusy)
+                if "LockBusy" not in str(e) or time.monotonic() >= deadline:
+                    raise IndexBusy(f"the search index {self.path} is being written by another process") from e
+                time.sleep(0.01)
+        try:
+            yield w
+        except BaseException:
+            w.rollback()
+            raise
+        finally:
+            w.wait_merging_threads()
+
+    def apply(self, w: tantivy.IndexWriter, docs: Iterable[IndexDoc], delete_ids: Iterable[int],
+              delete_refcodes: Iterable[str], applied: int) -> None:
+        """Replace docs and commit them with the journal sequence number they are complete up to."""
+        # By query: tantivy-py turns a Python int into an i64 term, which never matches the u64 ids.
+        if ids := list(delete_ids):
+            w.delete_documents_by_query(tantivy.Query.term_set_query(SCHEMA, "id", ids))
+        if refcodes := list(delete_refcodes):
+            w.delete_documents_by_query(tantivy.Query.term_set_query(SCHEMA, "refcode", refcodes))
+        for d in docs:
+            w.add_document(_document(d))
+        self._commit(w, applied)
+
+    def rebuild(self, w: tantivy.IndexWriter, docs: Iterable[IndexDoc], applied: int) -> int:
+        """Every doc anew, in one commit: readers see the old index or the new one."""
+        w.delete_all_documents()
+        n = 0
+        for d in docs:
+            w.add_document(_document(d))
+            n += 1
+        self._commit(w, applied)
+        return n
+
+    def _commit(self, w: tantivy.IndexWriter, applied: int) -> None:
+        w.delete_documents_by_term("meta", "applied")
+        meta = tantivy.Document()
+        meta.add_text("meta", "applied")
+        meta.add_unsigned("seq", applied)
+        w.add_document(meta)
+        w.commit()
+
+
+def _document(d: IndexDoc) -> tantivy.Document:
+    doc = tantivy.Document()
+    doc.add_unsigned("id", d.id)
+    doc.add_unsigned("fp", d.fingerprint())
+    doc.add_text("refcode", d.refcode)
+    doc.add_text("fonds", d.fonds)
+    doc.add_text("kind", d.kind)
+    doc.add_text("open_status", d.open_status)
+    if d.retention is not None:
+        doc.add_text("retention", d.retention)
+    if d.year is not None:
+        doc.add_integer("year", d.year)
+    bigrams, chars = index_terms(d.chars)
+    doc.add_text("bigrams", bigrams)
+    doc.add_text("chars", chars)
+    return doc
