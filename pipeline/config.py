@@ -48,6 +48,8 @@ class PreprocessSettings(Strict):
     # 0/90/180/270 and horizontal vs vertical (竖排), decided by the engine's recogniser confidence
     orientation: bool = True
     clean_background: bool = True  # divide out stains and uneven light; keeps seals and colour
+    # ... where the background varies by more than this fraction (clean paper: ~0.01-0.03).
+    flatten_min_unevenness: float = Field(0.06, ge=0, le=1)
     # Red seals (印章) left out of the OCR copy only (they hide the lines under them from the
     # detector); the access copy and the PDF keep them. Red text lines (红头) are not seals.
     mask_seals: bool = True
