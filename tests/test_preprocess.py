@@ -98,3 +98,45 @@ def test_orientation_from_the_engine(engine, kind, angle, vertical):
     page = make_page(kind, 5, dpi=150)
     o = engine.get_orientation(_arr(page))
     assert (o.angle, o.vertical) == (angle, vertical), o.scores
+
+
+def test_deskew_on_the_shrunk_copy_finds_a_3_degree_skew_at_300_dpi():
+    page = make_page("skewed", 7, dpi=300)
+    prepared = prepare_page(_arr(page), PreprocessSettings(orientation=False), dpi=300)
+    step = next(s for s in prepared.steps if s.name == "deskew")
+    assert step.params["applied"] and step.params["angle"] == pytest.approx(page.meta["skew"], abs=0.3)
+    assert abs(measure_skew(prepared.image)[0]) < 0.3
+
+
+def test_background_is_divided_out_only_where_it_is_uneven():
+    def cleaning(kind):
+        prepared = prepare_page(_arr(make_page(kind, 2, dpi=150)), PreprocessSettings(orientation=False), dpi=150)
+        return next(s for s in prepared.steps if s.name == "clean_background").params
+
+    assert cleaning("horizontal")["flattened"] is False  # clean paper: levels only
+    assert cleaning("noisy")["flattened"] is True  # stains and uneven light: divided out
+
+
+def test_fast_histogram_helpers_match_numpy_and_opencv():
+    import cv2
+
+    from pipeline.preprocess.clean import otsu_u8
+    from pipeline.preprocess.geometry import percentile_u8
+
+    g = cv2.cvtColor(_arr(make_page("low_contrast", 1, dpi=100)), cv2.COLOR_RGB2GRAY)
+    assert percentile_u8(g, 0.5) == pytest.approx(np.percentile(g, 0.5), abs=1)
+    hist = cv2.calcHist([g], [0], None, [256], [0, 256]).ravel()
+    assert otsu_u8(hist) == pytest.approx(cv2.threshold(g, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0], abs=1)
+
+
+@pytest.mark.slow
+def test_an_upright_page_is_read_once_while_finding_its_orientation(engine):
+    calls = []
+    read = engine._read
+    engine._read = lambda crops: calls.append(len(crops)) or read(crops)
+    try:
+        o = engine.get_orientation(_arr(make_page("horizontal", 5, dpi=150)))
+    finally:
+        engine._read = read
+    assert (o.angle, o.vertical) == (0, False) and o.lines and len(calls) == 1  # no separate probe
+    assert "档案" in "".join(ln.text for ln in o.lines)

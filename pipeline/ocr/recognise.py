@@ -64,9 +64,14 @@ class PageRecogniser:
         engine = self.vertical_engine if prepared.vertical else self.engine
         t1 = time.perf_counter()
         source = prepared.ocr_image if engine.reads_cleaned else prepared.image
-        boxes = prepared.orientation.boxes if engine is self.engine else None
-        lines = [ln for ln in engine.recognise(source, vertical=prepared.vertical, boxes=boxes) if ln.text.strip()]
-        engine_s = time.perf_counter() - t1
+        own = engine is self.engine
+        if own and prepared.orientation.lines is not None:  # read while finding the orientation
+            lines = [ln for ln in prepared.orientation.lines if ln.text.strip()]
+            engine_s = next(s.seconds for s in prepared.steps if s.name == "orientation")
+        else:
+            boxes = prepared.orientation.boxes if own else None
+            lines = [ln for ln in engine.recognise(source, vertical=prepared.vertical, boxes=boxes) if ln.text.strip()]
+            engine_s = time.perf_counter() - t1
         lines = restore_lines(reading_order(lines, prepared.vertical))
         script = None
         if self.settings.ocr.unify_script:

@@ -56,3 +56,6 @@ class Orientation:
     # Text boxes the engine found on the page as given, when it needs no turn: the engine may
     # reuse them instead of detecting again (same geometry after photometric cleaning).
     boxes: list | None = field(default=None, compare=False, repr=False)
+    # The page's lines as the engine read them while deciding, when the page needs no turn and is
+    # horizontal: on such a page (most of them) the orientation probe is the recognition itself.
+    lines: list[OcrLine] | None = field(default=None, compare=False, repr=False)

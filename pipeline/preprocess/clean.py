@@ -13,16 +13,46 @@ import numpy as np
 from pipeline.preprocess.geometry import grey, percentile_u8
 
 
-def flatten_background(image: np.ndarray, window: int) -> np.ndarray:
-    """Divide each channel by its local background (a dilation that erases strokes, then a blur)."""
-    window |= 1
-    small_scale = 0.25
-    small = cv2.resize(image, None, fx=small_scale, fy=small_scale, interpolation=cv2.INTER_AREA)
-    k = max(3, int(window * small_scale) | 1)
+def shrink(image: np.ndarray, long_side: int = 1000) -> tuple[np.ndarray, int]:
+    """A copy at least ``long_side`` px long, smaller by an integer factor (OpenCV's fast
+    INTER_AREA path), and the factor: skew and background are estimated on it."""
+    f = max(1, max(image.shape[:2]) // long_side)
+    if f == 1:
+        return image, 1
+    return cv2.resize(image, None, fx=1 / f, fy=1 / f, interpolation=cv2.INTER_AREA), f
+
+
+def background(small: np.ndarray, factor: int, window: int) -> np.ndarray:
+    """The page's background from its ``shrink`` copy (``factor`` times smaller): a dilation that
+    erases strokes, then a blur; ``window`` is in full-size pixels."""
+    k = max(3, int((window | 1) / factor) | 1)
     bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    bg = cv2.GaussianBlur(bg, (k, k), 0)
+    return cv2.GaussianBlur(bg, (k, k), 0)
+
+
+def unevenness(bg: np.ndarray) -> float:
+    """How far the background's darkest parts fall below its brightest (0: flat paper), as a
+    fraction: stains, shadows and uneven light make it large."""
+    g = grey(bg)
+    bright = max(percentile_u8(g, 99), 1.0)
+    return (bright - percentile_u8(g, 1)) / bright
+
+
+def flatten_background(image: np.ndarray, window: int, bg: np.ndarray | None = None) -> np.ndarray:
+    """Divide each channel by its local background (``background``, computed here if not given)."""
+    bg = background(*shrink(image), window) if bg is None else bg
     bg = cv2.resize(bg, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
     return cv2.divide(image, np.maximum(bg, 1), scale=255)  # saturating uint8: no float copies
+
+
+def otsu_u8(hist: np.ndarray) -> float:
+    """Otsu's threshold from a 256-bin histogram (the same value cv2.threshold finds)."""
+    p = hist.astype(np.float64) / max(hist.sum(), 1)
+    omega = np.cumsum(p)
+    mu = np.cumsum(p * np.arange(256))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mu[-1] * omega - mu) ** 2 / (omega * (1 - omega))
+    return float(np.nanargmax(np.nan_to_num(between, nan=-1.0)))
 
 
 def stretch_contrast(image: np.ndarray, low_percentile: float = 0.5) -> tuple[np.ndarray, float, float]:
@@ -30,13 +60,14 @@ def stretch_contrast(image: np.ndarray, low_percentile: float = 0.5) -> tuple[np
 
     The white point lies halfway from the ink/paper threshold (Otsu, on the
     flattened page) to white: faint show-through of the verso and grey stain edges are lighter
-    than that and vanish, faded ink is darker and stays.
+    than that and vanish, faded ink is darker and stays. One histogram gives both levels.
     """
-    g = grey(image)
-    low = percentile_u8(g, low_percentile)
+    hist = cv2.calcHist([grey(image)], [0], None, [256], [0, 256]).ravel()
+    cdf = np.cumsum(hist)
+    low = float(np.searchsorted(cdf, low_percentile / 100 * cdf[-1]))
     if low >= 200:  # a blank page: nothing to stretch
         return image, low, 255.0
-    otsu, _ = cv2.threshold(g, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    otsu = otsu_u8(hist)
     white = float(min(250.0, otsu + 0.5 * (255 - otsu)))
     x = np.arange(256, dtype=np.float32)
     lut = np.clip((x - low) * 255.0 / max(white - low, 1.0), 0, 255).astype(np.uint8)
@@ -61,10 +92,9 @@ def find_seals(image: np.ndarray, dpi: float) -> tuple[np.ndarray, list[tuple[in
     """
     if image.ndim != 3:
         return np.zeros(image.shape[:2], bool), []
-    r, g, b = cv2.split(image)
-    red = (cv2.subtract(r, cv2.max(g, b)) > 60) & (r > 120)  # saturating uint8: no wide copies
-    f = 4  # find the shapes on a quarter-size mask
-    small = cv2.resize(red.astype(np.uint8) * 255, (red.shape[1] // f, red.shape[0] // f), interpolation=cv2.INTER_AREA)
+    red = red_ink(image)
+    f = 4  # find the shapes on a quarter-size mask (any red in a 4x4 block counts)
+    small = cv2.resize(red, None, fx=1 / f, fy=1 / f, interpolation=cv2.INTER_AREA)
     k = max(3, int(dpi / 12 / f) | 1)
     closed = cv2.morphologyEx((small > 0).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
     n, _, stats, _ = cv2.connectedComponentsWithStats(closed)
@@ -73,10 +103,18 @@ def find_seals(image: np.ndarray, dpi: float) -> tuple[np.ndarray, list[tuple[in
         w_in, h_in = w * f / dpi, h * f / dpi
         if 0.5 <= w_in <= 2.5 and 0.5 <= h_in <= 2.5 and 0.75 <= w / h <= 1.33:
             boxes.append((int(x * f), int(y * f), int((x + w) * f), int((y + h) * f)))
-    mask = np.zeros_like(red)
+    mask = np.zeros(image.shape[:2], bool)
     for x0, y0, x1, y1 in boxes:
-        mask[y0:y1, x0:x1] = red[y0:y1, x0:x1]
+        mask[y0:y1, x0:x1] = red[y0:y1, x0:x1] > 0
     return mask, boxes
+
+
+def red_ink(image: np.ndarray) -> np.ndarray:
+    """255 where a pixel is clearly red, else 0; uint8 OpenCV ops only (no bool or int copies)."""
+    r, g, b = cv2.split(image)
+    _, redder = cv2.threshold(cv2.subtract(r, cv2.max(g, b)), 60, 255, cv2.THRESH_BINARY)
+    _, bright = cv2.threshold(r, 120, 255, cv2.THRESH_BINARY)
+    return cv2.bitwise_and(redder, bright)
 
 
 def mask_seals(image: np.ndarray, dpi: float) -> tuple[np.ndarray, list]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -60,6 +60,9 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
     if not cfg.enabled:
         return Prepared(img, img, steps, orientation)
 
+    # Borders are found at full size (exact, and cheap); skew, paper colour and background are
+    # estimated on one quarter-size copy, kept in step with the page's geometry.
+    small, factor = None, 1
     if cfg.border_crop:
         t = time.perf_counter()
         x0, y0, x1, y1 = geometry.find_border(img)
@@ -67,23 +70,34 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
             img = img[y0:y1, x0:x1]
             steps.append(Step("border_crop", {"box": [x0, y0, x1, y1]}, time.perf_counter() - t))
 
-    paper = geometry.paper_colour(img)
+    if cfg.deskew or cfg.clean_background:
+        small, factor = clean.shrink(img)
+    paper = geometry.paper_colour(small if small is not None else img)
     if cfg.deskew:
         t = time.perf_counter()
-        angle, strength = geometry.measure_skew(img, cfg.deskew_max_angle)
+        angle, strength = geometry.measure_skew(small, cfg.deskew_max_angle)
         angle = float(angle)
         applied = abs(angle) >= cfg.deskew_min_angle
         if applied:
             img = geometry.rotate(img, -angle, paper)  # turn the skew back
+            small, factor = clean.shrink(img)
         steps.append(Step("deskew", {"angle": round(angle, 2), "strength": round(float(strength), 2), "applied": applied},
                           time.perf_counter() - t))
 
     ocr_img = img
     if cfg.clean_background:
         t = time.perf_counter()
-        ocr_img = clean.flatten_background(ocr_img, window=int(dpi / 2))
+        window = int(dpi / 2)
+        bg = clean.background(small, factor, window)
+        uneven = clean.unevenness(bg)
+        # Dividing out a flat background changes nothing the levels below do not: skip the
+        # full-page division on clean paper (most pages), do it on stained or unevenly lit ones.
+        flatten = uneven > cfg.flatten_min_unevenness
+        if flatten:
+            ocr_img = clean.flatten_background(ocr_img, window, bg)
         ocr_img, black, white = clean.stretch_contrast(ocr_img)
-        steps.append(Step("clean_background", {"window_px": int(dpi / 2) | 1, "black_level": round(black, 1),
+        steps.append(Step("clean_background", {"window_px": window | 1, "unevenness": round(uneven, 3),
+                                               "flattened": flatten, "black_level": round(black, 1),
                                                "white_level": round(white, 1)}, time.perf_counter() - t))
     if cfg.mask_seals:
         t = time.perf_counter()
@@ -101,6 +115,8 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
     if cfg.orientation and orient is not None:
         t = time.perf_counter()
         orientation = orient(ocr_img)
+        if cfg.binarise:  # the engine will read the binarised page, not the one it probed
+            orientation = replace(orientation, lines=None)
         if orientation.angle:
             img = geometry.rotate_quarter(img, orientation.angle)
             ocr_img = geometry.rotate_quarter(ocr_img, orientation.angle)

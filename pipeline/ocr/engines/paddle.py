@@ -43,6 +43,16 @@ def crop_box(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     return cv2.warpPerspective(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
 
 
+def to_bgr(image: np.ndarray) -> np.ndarray:
+    """The engine's BGR input (cvtColor: several times faster than copying a reversed view)."""
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
+
+
+def weighted_confidence(reads: list[tuple[str, float]]) -> float:
+    weight = sum(len(t) for t, _ in reads) or 1
+    return sum(c * len(t) for t, c in reads) / weight
+
+
 def is_tall(crop: np.ndarray) -> bool:
     return crop.shape[0] >= 1.5 * crop.shape[1]
 
@@ -126,12 +136,7 @@ class PaddleOcrEngine(OcrEngine):
         return out
 
     # -- the engine interface --------------------------------------------------------------
-    def recognise(self, image: np.ndarray, vertical: bool = False, boxes: list | None = None) -> list[OcrLine]:
-        if image.ndim == 2:
-            image = np.stack([image] * 3, axis=-1)
-        bgr = np.ascontiguousarray(image[:, :, ::-1])
-        if boxes is None:
-            boxes = self._detect(bgr)
+    def _crops(self, bgr: np.ndarray, boxes: list, vertical: bool) -> list[np.ndarray]:
         crops = []
         for box in boxes:
             crop = crop_box(bgr, box)
@@ -140,13 +145,22 @@ class PaddleOcrEngine(OcrEngine):
             crops.append(crop)
         if self.params["use_angle_cls"] and crops:
             crops = self._classify(crops)
+        return crops
+
+    def _lines(self, boxes: list, reads: list[tuple[str, float]]) -> list[OcrLine]:
         lines = []
-        for box, (text, conf) in zip(boxes, self._read(crops)):
+        for box, (text, conf) in zip(boxes, reads):
             if conf < self.params["drop_score"] or not text.strip():
                 continue
             pts = tuple((int(round(x)), int(round(y))) for x, y in box)
             lines.append(OcrLine(text=restore(text), confidence=conf, box=pts))
         return lines
+
+    def recognise(self, image: np.ndarray, vertical: bool = False, boxes: list | None = None) -> list[OcrLine]:
+        bgr = to_bgr(image)
+        if boxes is None:
+            boxes = self._detect(bgr)
+        return self._lines(boxes, self._read(self._crops(bgr, boxes, vertical)))
 
     def get_orientation(self, image: np.ndarray) -> Orientation:
         """Try each way the page could lie on a few of its text lines; keep the most confident.
@@ -154,19 +168,17 @@ class PaddleOcrEngine(OcrEngine):
         Wide boxes: upright or upside down. Tall boxes: a page turned by 90° either way, or a
         vertical page (竖排) upright or upside down, read by restacking its columns.
         """
-        if image.ndim == 2:
-            image = np.stack([image] * 3, axis=-1)
         # The page's own detection, at recognition size: if the page is upright its boxes are
         # handed to ``recognise`` so the detector runs once per page.
-        bgr = np.ascontiguousarray(image[:, :, ::-1])
+        bgr = to_bgr(image)
         boxes = self._detect(bgr)
         if not boxes:
-            return Orientation(scores={"boxes": 0}, boxes=[])
+            return Orientation(scores={"boxes": 0}, boxes=[], lines=[])
         found = list(boxes)
-        boxes = sorted(boxes, key=lambda b: -cv2.contourArea(b.astype(np.float32)))
+        largest = sorted(range(len(found)), key=lambda i: -cv2.contourArea(found[i].astype(np.float32)))[:PROBE_BOXES]
         crops = []
-        for b in boxes[:PROBE_BOXES]:
-            c = crop_box(bgr, b)
+        for i in largest:
+            c = crop_box(bgr, found[i])
             h, w = c.shape[:2]
             crops.append(c[: PROBE_CHARS * w] if h > w else c[:, : PROBE_CHARS * h])
         tall = sum(is_tall(c) for c in crops) > len(crops) / 2
@@ -185,14 +197,18 @@ class PaddleOcrEngine(OcrEngine):
         scores = {}
 
         def score(key):
-            read = self._read(candidates[key])
-            weight = sum(len(t) for t, _ in read) or 1
-            scores[key] = sum(c * len(t) for t, c in read) / weight
+            scores[key] = weighted_confidence(self._read(candidates[key]))
 
+        lines = None
         if not tall:
-            score((0, False))
+            # Read the whole page as it lies: on an upright page that is its recognition, so the
+            # probe costs nothing; the largest lines decide whether to try it upside down.
+            reads = self._read(self._crops(bgr, found, vertical=False))
+            scores[(0, False)] = weighted_confidence([reads[i] for i in largest])
             if scores[(0, False)] < UPRIGHT_ENOUGH:
                 score((180, False))
+            if scores[(0, False)] >= scores.get((180, False), 0.0):
+                lines = self._lines(found, reads)
         else:
             for key in candidates:
                 score(key)
@@ -210,4 +226,4 @@ class PaddleOcrEngine(OcrEngine):
             best = min(max(scores[(0, True)], scores[(180, True)]), max(scores[(90, False)], scores[(270, False)]))
         return Orientation(angle=angle, vertical=vertical, confidence=round(best, 4),
                            scores={f"{a}{'v' if v else 'h'}": round(s, 4) for (a, v), s in scores.items()},
-                           boxes=found if angle == 0 else None)
+                           boxes=found if angle == 0 else None, lines=lines if angle == 0 else None)
