@@ -124,3 +124,17 @@ def test_queries_are_logged_and_openapi_is_served(client, run):
     assert tuple(last)[1:] == ("public", "数字化", last["hits"]) and last["hits"] >= 1
     spec = client.get("/openapi.json").json()
     assert "/api/search" in spec["paths"] and client.get("/").text.count("档案全文检索") >= 1
+
+
+def test_an_index_changed_behind_the_store_answers_503_and_leaks_nothing(tmp_path, model_dir):
+    """A status withdrawn by hand in SQL (no journal row) leaves the index saying 开放: the API
+    refuses with 503 and a retry hint instead of showing the now-restricted text or failing with 500."""
+    from .test_store_journal import OPEN, _filled
+
+    s = make_settings(tmp_path / "data", model_dir, db=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store = _filled(s.db_url)
+    store.db.execute("UPDATE items SET open_status='控制' WHERE refcode=?", (OPEN,))
+    store.close()
+    r = TestClient(create_app(s)).get("/api/search", params={"q": "审核"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert "档案开放" not in r.text and OPEN not in r.text

@@ -25,8 +25,10 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from pipeline.config import Settings
 from pipeline.index.query import QueryError
+from pipeline.index.tantivy_index import IndexBusy
 from pipeline.search import Filters, SearchRequest, page_detail, search
 from pipeline.store import open_store
+from pipeline.store.sqlite import IndexInconsistent
 
 STATIC = Path(__file__).parent / "static"
 
@@ -66,6 +68,14 @@ def create_app(settings: Settings) -> FastAPI:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(x) for x in first.get("loc", ()))
         return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid request')}"}, status_code=400)
+
+    # The index is behind or disagrees with the store: a temporary condition for the operator
+    # (``dangan reindex``), not a server fault, and the answer says nothing about any item.
+    @app.exception_handler(IndexBusy)
+    @app.exception_handler(IndexInconsistent)
+    async def _index_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": "the search index is being updated; try again shortly"}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
