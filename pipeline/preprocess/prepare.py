@@ -61,7 +61,8 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
         return Prepared(img, img, steps, orientation)
 
     # Borders are found at full size (exact, and cheap); skew, paper colour and background are
-    # estimated on one quarter-size copy, kept in step with the page's geometry.
+    # estimated on one copy shrunk by a whole-number factor to about 1,000 px, kept in step with the
+    # page's geometry.
     small, factor = None, 1
     if cfg.border_crop:
         t = time.perf_counter()
