@@ -97,3 +97,26 @@ def test_chromium_pdf_viewer_copies_the_text_layer(tmp_path):
     copied = copy_pdf_text(_pdf(tmp_path, page))
     assert [ln for ln in copied.splitlines() if ln.strip()] == [ln.text for ln in page.lines]
     assert " " not in copied
+
+
+def test_pdf_validates_as_pdfa_2b_and_the_validator_catches_faults(tmp_path):
+    """pikepdf's PDF/A validator (an allowlist: it approves only what it knows conforms) passes the
+    item PDF — colour and grey pages, horizontal and vertical text, a page with no text, a title
+    that needs XML escaping — and fails the same file once its output intent is taken away."""
+    import pikepdf
+    import pikepdf.pdfa
+
+    pages = []
+    for page, grey in ((_page(), False), (_page(vertical=True), True), (PageText((), 300, 200, "eng:1"), False)):
+        buf = BytesIO()
+        Image.new("L" if grey else "RGB", (page.width, page.height), "white").save(buf, "JPEG")
+        pages.append(PdfPage(page, buf.getvalue(), 200.0, grey=grey))
+    path = WritePDF().write(pages, tmp_path / "item.pdf", "津档发<2021>&12号 檔案")
+    report = pikepdf.pdfa.validate_written(path, "2b")
+    assert report.passed, [str(f) for f in report.findings]
+
+    with pikepdf.open(path) as pdf:
+        del pdf.Root.OutputIntents
+        pdf.save(tmp_path / "no-intent.pdf")
+    broken = pikepdf.pdfa.validate_written(tmp_path / "no-intent.pdf", "2b")
+    assert not broken.passed and any("OutputIntent" in str(f) for f in broken.findings)

@@ -13,8 +13,9 @@ glyph draws nothing, embedded once, with character codes = Unicode code points (
 a ToUnicode map that gives the text back. The page stays the size of its JPEG plus ~2 KB.
 
 PDF/A-2b parts: XMP metadata with ``pdfaid:part 2 / conformance B``, an sRGB output intent, the
-embedded font with ``CIDToGIDMap``, no ``.notdef`` use, file identifiers. Not checked with
-veraPDF (not installable from the registries this project may use).
+embedded font with ``CIDToGIDMap``, no ``.notdef`` use, file identifiers. The tests check the
+result with pikepdf's PDF/A validator (``pikepdf.pdfa``: an allowlist, so an approval is not a
+guess); veraPDF is not installable from the registries this project may use.
 """
 
 from __future__ import annotations
