@@ -64,7 +64,7 @@ def register(cls: type[OcrEngine]) -> type[OcrEngine]:
 
 
 def _load_builtin() -> None:
-    from pipeline.ocr.engines import paddle, tesseract  # noqa: F401  (they register themselves)
+    from pipeline.ocr.engines import paddle, rapid, tesseract  # noqa: F401  (they register themselves)
 
     for ep in entry_points(group="dangan.ocr_engines"):
         register(ep.load())

@@ -1,0 +1,83 @@
+"""The light alternative: the same PP-OCR ONNX models through RapidOCR (``rapidocr-onnxruntime``).
+
+RapidOCR runs PaddleOCR's detector, classifier and recogniser steps on ONNX Runtime without
+importing ``paddle`` (about 400 MB of the default engine's resident memory). Its three model
+objects have the call shapes of paddleocr's, so everything the default engine does between them
+(page orientation from the recogniser's confidence, restacked vertical columns, punctuation)
+is inherited unchanged; only loading differs. The detector's post-processing uses paddleocr
+2.10's defaults, so both engines find the same boxes on the same page.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+import cv2
+
+from pipeline.config import Settings
+from pipeline.ocr.engines.base import register
+from pipeline.ocr.engines.paddle import PaddleOcrEngine
+from pipeline.ocr.models import resolve
+
+# paddleocr 2.10's DB post-processing (tools/infer/utility.py); RapidOCR's own defaults differ.
+DB_PARAMS = {"thresh": 0.3, "box_thresh": 0.6, "unclip_ratio": 1.5, "use_dilation": False, "score_mode": "fast"}
+
+
+class _Models:
+    """RapidOCR's detector, classifier and recogniser under paddleocr's attribute names."""
+
+    def __init__(self, settings: Settings, paths):
+        from rapidocr_onnxruntime.ch_ppocr_cls.text_cls import TextClassifier
+        from rapidocr_onnxruntime.ch_ppocr_det.text_detect import TextDetector
+        from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+        from rapidocr_onnxruntime.ch_ppocr_rec.text_recognize import TextRecognizer
+
+        cfg = settings.ocr
+        threads = {"intra_op_num_threads": cfg.threads, "inter_op_num_threads": 1}
+        limit = (cfg.det_limit_side_len, cfg.det_limit_type)
+
+        class Detector(TextDetector):
+            # RapidOCR picks 960/1500/2000 by page size under "max"; dangan's limit is config.
+            def get_preprocess(self, max_wh):
+                return DetPreProcess(limit[0], limit[1], self.mean, self.std)
+
+        self.text_detector = Detector({**threads, **DB_PARAMS, "model_path": str(paths.det),
+                                       "limit_side_len": limit[0], "limit_type": limit[1],
+                                       "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "max_candidates": 1000})
+        self.text_recognizer = TextRecognizer({**threads, "model_path": str(paths.rec),
+                                               "rec_keys_path": str(paths.dict), "rec_img_shape": [3, 48, 320],
+                                               "rec_batch_num": cfg.rec_batch_num})
+        self.text_classifier = None
+        if paths.cls:
+            self.text_classifier = TextClassifier({**threads, "model_path": str(paths.cls),
+                                                   "cls_image_shape": [3, 48, 192], "cls_batch_num": 6,
+                                                   "cls_thresh": 0.9, "label_list": ["0", "180"]})
+
+
+@register
+class RapidOcrEngine(PaddleOcrEngine):
+    name = "rapidocr"
+
+    def __init__(self, settings: Settings):  # noqa: super().__init__ would import paddle
+        self.settings = settings
+        cfg = settings.ocr
+        cv2.setNumThreads(cfg.threads)
+        self.paths = resolve(cfg.models, settings.model_dir)
+        self.params = self._params(settings)
+        self.restack = cfg.vertical_lines == "restack"
+        self._ocr = _Models(settings, self.paths)
+
+    @classmethod
+    def describe(cls, settings: Settings) -> dict:
+        paths = resolve(settings.ocr.models, settings.model_dir)
+        return {
+            "engine": cls.name,
+            "rapidocr_onnxruntime": version("rapidocr-onnxruntime"),
+            "onnxruntime": version("onnxruntime"),
+            "models": paths.name,
+            "model_sha256": paths.digests(),
+            "params": cls._params(settings),
+            "db": DB_PARAMS,
+            "vertical_lines": settings.ocr.vertical_lines,
+            "punctuation": "restore-v1",
+        }
