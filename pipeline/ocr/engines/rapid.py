@@ -15,6 +15,7 @@ from importlib.metadata import version
 import cv2
 
 from pipeline.config import Settings
+from pipeline.errors import ConfigError
 from pipeline.ocr.engines.base import register
 from pipeline.ocr.engines.paddle import PaddleOcrEngine
 from pipeline.ocr.models import resolve
@@ -63,6 +64,8 @@ class RapidOcrEngine(PaddleOcrEngine):
         cfg = settings.ocr
         cv2.setNumThreads(cfg.threads)
         self.paths = resolve(cfg.models, settings.model_dir)
+        if self.paths.backend != "onnxruntime":
+            raise ConfigError(f"the rapidocr engine runs ONNX models; {self.paths.name!r} is for {self.paths.backend}")
         self.params = self._params(settings)
         self.restack = cfg.vertical_lines == "restack"
         self._ocr = _Models(settings, self.paths)
