@@ -60,7 +60,7 @@ def plan_ocr_task(pages: list[PageRef], settings: Settings) -> list[PageRef]:
 def ocr_task(pages: list[PageRef], settings: Settings, batch: str, run_id: str, first: str) -> OcrResult:
     # In-process engines are shared by every task the process runs; with ocr.workers > 1 the
     # pages go to a pool of single-threaded engine processes instead.
-    recogniser = PageRecogniser(settings) if settings.ocr.workers == 1 else None  # None: the pool
+    recogniser = PageRecogniser(settings) if settings.ocr.page_workers() == 1 else None  # None: the pool
     with open_store(settings.db_url) as store:
         result = recognise_pages(pages, settings, store, recogniser, batch, run_id)
     get_run_logger().info("recognised %d pages in %.1f s (engine %.1f s)", result.done,

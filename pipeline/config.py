@@ -58,6 +58,10 @@ class PreprocessSettings(Strict):
     binarise: bool = False  # adaptive threshold; off: measured no better for PP-OCR
 
 
+# What one engine process may need at its peak (measured up to 1.5 GB on 300-dpi A4 pages) plus room.
+WORKER_MEMORY = 2 << 30
+
+
 class OcrSettings(Strict):
     engine: str = "paddleocr"
     # How PP-OCR reads a vertical column: "rotate" it by 90° (PP-OCR's own way) or "restack" its
@@ -86,13 +90,25 @@ class OcrSettings(Strict):
     threads: int = Field(1, ge=1, le=64)
     # ONNX Runtime's memory arena: faster by a little, but keeps the largest page's memory.
     memory_arena: bool = False
-    # Engine processes that recognise pages in parallel in one task (1: in the task's process).
-    workers: int = Field(1, ge=1, le=64)
+    # Engine processes that recognise pages in parallel (1: in the task's process; 0: one per
+    # CPU core, as many as memory holds at WORKER_MEMORY each): see ``page_workers``.
+    workers: int = Field(0, ge=0, le=64)
     # Pages whose mean line confidence is below this are flagged for review.
     review_below: float = Field(0.80, ge=0, le=1)
     # Pages per Prefect task: per-file tasks drown the orchestrator.
     pages_per_task: int = Field(8, ge=1, le=10_000)
     pdf_render_dpi: int = Field(300, ge=72, le=1200)
+
+    def page_workers(self) -> int:
+        """Engine processes to run: ``workers``, or for 0 one per usable core that memory holds."""
+        if self.workers:
+            return self.workers
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        try:
+            memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            return cores
+        return max(1, min(cores, memory // WORKER_MEMORY))
     tesseract: TesseractSettings = TesseractSettings()
 
 

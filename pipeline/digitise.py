@@ -185,9 +185,9 @@ def page_pool(settings: Settings):
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    key = f"{settings.ocr.workers}:{settings.model_dump_json()}"
+    key = f"{settings.ocr.page_workers()}:{settings.model_dump_json()}"
     if key not in _POOLS:
-        _POOLS[key] = ProcessPoolExecutor(settings.ocr.workers, mp_context=mp.get_context("spawn"),
+        _POOLS[key] = ProcessPoolExecutor(settings.ocr.page_workers(), mp_context=mp.get_context("spawn"),
                                           initializer=_worker_init, initargs=(settings,))
     return _POOLS[key]
 
@@ -221,7 +221,7 @@ def recognise_pages(
     result = OcrResult()
     write = get_writer("all")
     t_start = time.perf_counter()
-    use_pool = engine is None and settings.ocr.workers > 1
+    use_pool = engine is None and settings.ocr.page_workers() > 1
     if use_pool:
         signature = ocr_signature(settings)
     else:

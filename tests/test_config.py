@@ -36,3 +36,24 @@ def test_broken_yaml_and_missing_profile(tmp_path):
         load_settings(str(broken))
     with pytest.raises(ConfigError, match="no such profile"):
         load_settings("no-such-profile")
+
+
+def test_ocr_workers_zero_means_one_per_core_within_memory(monkeypatch):
+    import os
+
+    from pipeline.config import WORKER_MEMORY, OcrSettings
+
+    assert OcrSettings(workers=3).page_workers() == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    memory = {"bytes": 0}
+
+    def sysconf(name):
+        return {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": memory["bytes"] // 4096}[name]
+
+    monkeypatch.setattr(os, "sysconf", sysconf)
+    memory["bytes"] = 64 * WORKER_MEMORY
+    assert OcrSettings().page_workers() == 8  # the cores bound it
+    memory["bytes"] = 3 * WORKER_MEMORY
+    assert OcrSettings().page_workers() == 3  # the memory bounds it
+    memory["bytes"] = WORKER_MEMORY // 2
+    assert OcrSettings().page_workers() == 1
