@@ -3,7 +3,7 @@
 The corpus is recombined from real Chinese text: the seed documents in ../shared/seeds (read at bench
 time, never committed) cut into sentences and strung together into pages of 300–1500 characters and
 speech segments of 30–100, over items spread across 全宗, years, 保管期限 and open statuses. Rows are
-inserted through the store's own indexing path (``_index`` inside write transactions of --batch rows).
+inserted through the store's own indexing path (``_index_many`` inside write transactions of --batch rows).
 
 Per backend, in one run: build time, index size against the raw text, insert rate, ranked top-20 with
 snippets p50/p95 per query class through ``pipeline.search.search`` (which also counts all hits and
@@ -12,6 +12,10 @@ a second process writes. The issue's goals are printed beside the numbers.
 
     .venv/bin/python bench/index.py [--rows 1000000] [--pg-rows 100000] [--backends sqlite,postgres]
                                     [--page-share 0.1] [--seeds ../shared/seeds] [--pg-url URL]
+                                    [--keep DIR [--reuse]] [--insert-only]
+
+--keep DIR keeps the stores (a 1M-row PostgreSQL build takes minutes); a later run with --keep DIR
+--reuse measures them again without building.
 
 Without --pg-url a private PostgreSQL server from Debian's package is started (durable settings: fsync
 on) in a temporary folder and removed afterwards.
@@ -98,8 +102,7 @@ def insert(store, corpus: Corpus, start: int, stop: int, batch: int) -> float:
             return secs
         t0 = time.perf_counter()
         with store.tx() as db:
-            for key, kind, ref, page_no, body in chunk:
-                store._index(db, key, kind, ref, page_no, body)
+            store._index_many(db, chunk)
         secs += time.perf_counter() - t0
 
 
@@ -124,9 +127,9 @@ def sizes(url: str) -> tuple[int, int]:
         if url.startswith("sqlite") else store.db.execute("SELECT sum(octet_length(body)) FROM docs").fetchone()[0]
     if url.startswith("sqlite"):  # the tantivy folder beside the database file
         index = sum(f.stat().st_size for f in store.index.path.rglob("*") if f.is_file())
-    else:  # the GIN index and the two columns it needs (terms, compact)
-        index = store.db.execute("SELECT pg_relation_size('docs_terms') + sum(pg_column_size(terms)) "
-                                 "+ sum(pg_column_size(compact)) FROM docs").fetchone()[0]
+    else:  # the tantivy folder of this store on this host, and the journal rows not yet applied
+        index = sum(f.stat().st_size for f in store.index.path.rglob("*") if f.is_file())
+        index += store.db.execute("SELECT pg_total_relation_size('index_journal')").fetchone()[0]
     store.close()
     return int(index), int(raw)
 
@@ -189,27 +192,33 @@ def recall(url: str, corpus: Corpus, rows: int, qs: list[str], cap: int) -> tupl
     return tp / max(1, tp + fn), tp / max(1, tp + fp), checked
 
 
-def _writer(url: str, corpus_args: tuple, start: int, stop: int, batch: int, done) -> None:
+def _writer(url: str, corpus_args: tuple, start: int, stop: int, batch: int, done, written) -> None:
     store = open_store(url)
     corpus = Corpus(*corpus_args)
     i = start
     while not done.is_set() and i < stop:
         insert(store, corpus, i, min(stop, i + batch), batch)
         i += batch
+        written.value = i - start
     store.close()
 
 
 def concurrent(url: str, corpus: Corpus, rows: int, qs: list[tuple[str, Filters]], batch: int) -> tuple[float, float]:
     """Readers' p95 alone, then while another process inserts new rows in batches."""
     alone = latency(url, qs)
-    done = mp.Event()
+    done, written = mp.Event(), mp.Value("q", 0)
     w = mp.Process(target=_writer, args=(url, (corpus.seeds, corpus.page_share, corpus.seed),
-                                         rows, rows + 10 * len(qs) * batch, batch, done))
+                                         rows, rows + 10 * len(qs) * batch, batch, done, written))
     w.start()
     time.sleep(1.0)
     busy = latency(url, qs)
     done.set()
     w.join()
+    store = open_store(url)  # the store back to its corpus, so that a kept one can be measured again
+    with store.tx() as db:
+        for key, *_ in corpus.rows(rows, rows + written.value):
+            store._unindex(db, key)
+    store.close()
     return pct(alone, 0.95), pct(busy, 0.95)
 
 
@@ -217,10 +226,22 @@ def run_backend(name: str, url: str, rows: int, args) -> None:
     corpus = Corpus(args.seeds, args.page_share)
     print(f"\n## {name}: {rows:,} rows ({args.page_share:.0%} pages of 300–1500 characters, the rest speech "
           f"segments of 30–100), batches of {args.batch}", flush=True)
-    b = build(url, corpus, rows, args.batch)
+    store = open_store(url)
+    have = store.db.execute("SELECT count(*) FROM docs").fetchone()[0]
+    store.close()
+    if args.reuse and have == rows:
+        print(f"reusing the {rows:,} rows already in the store (--reuse): build and insert rate not measured", flush=True)
+        build_line = "build reused"
+    else:
+        if have:
+            sys.exit(f"the store holds {have:,} docs, not {rows:,}: an empty one, or --reuse with the same --rows")
+        b = build(url, corpus, rows, args.batch)
+        build_line = f"build {b['build_s']:.1f} s · insert {b['rate']:,.0f} rows/s (goal ≥ 5,000)"
     index, raw = sizes(url)
-    print(f"build {b['build_s']:.1f} s · insert {b['rate']:,.0f} rows/s (goal ≥ 5,000) · "
-          f"index {index / 2**20:,.0f} MiB = {index / raw:.2f}× raw text {raw / 2**20:,.0f} MiB (goal ≤ 3×)", flush=True)
+    print(f"{build_line} · index {index / 2**20:,.0f} MiB = {index / raw:.2f}× raw text {raw / 2**20:,.0f} MiB "
+          f"(goal ≤ 3×)", flush=True)
+    if args.insert_only:
+        return
     qs = queries(corpus, rows, args.queries)
     goal = GOALS[name]
     print(f"ranked top-20 with snippets, facets and counts via pipeline.search.search ({args.queries} queries a class);"
@@ -251,22 +272,32 @@ def main() -> None:
     ap.add_argument("--recall-cap", type=int, default=5000)
     ap.add_argument("--seeds", type=Path, default=ROOT.parent / "shared" / "seeds")
     ap.add_argument("--pg-url", default=None)
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="keep the stores in this folder (SQLite file, PostgreSQL cluster and its index) to --reuse")
+    ap.add_argument("--reuse", action="store_true",
+                    help="measure the stores kept in --keep (or at --pg-url) without building them again")
+    ap.add_argument("--insert-only", action="store_true", help="build and size only, no queries")
     args = ap.parse_args()
     if not args.seeds.is_dir():
         sys.exit(f"no seed documents in {args.seeds} (--seeds DIR: UTF-8 .txt files of Chinese text)")
     print(f"bench/index.py · {os.cpu_count()} CPUs (shared with other work: numbers are noisy)")
     backends = args.backends.split(",")
     with tempfile.TemporaryDirectory(prefix="dangan-bench-") as tmp:
+        keep = args.keep or Path(tmp)
+        keep.mkdir(parents=True, exist_ok=True)
         if "sqlite" in backends:
-            run_backend("sqlite", f"sqlite:///{tmp}/bench.sqlite", args.rows, args)
+            run_backend("sqlite", f"sqlite:///{keep}/bench.sqlite", args.rows, args)
         if "postgres" in backends:
             server = None
             url = args.pg_url
+            os.environ.setdefault("DANGAN_PG_INDEX_DIR", str(keep / "pg-index"))
             if url is None:
                 from tests.postgres_server import PostgresServer
 
-                server = PostgresServer(durable=True)
-                url = server.new_database()
+                server = PostgresServer(durable=True, keep=keep / "pg" if args.keep else None)
+                url = server.url("bench") if server.kept else server.new_database()
+                if server.kept and not server.has_database("bench"):
+                    server.create_database("bench")
             try:
                 run_backend("postgres", url, args.pg_rows, args)
             finally:
