@@ -155,3 +155,19 @@ def test_pages_stay_exact_while_another_process_holds_the_index_writer(pg_url):
     store.close()
     with open_store(pg_url) as store:
         assert _journal_rows(store) == 0 and _public(store, "写锁")["total"] == 1
+
+
+def test_a_store_of_the_sql_index_era_is_migrated_on_open(pg_url):
+    store = _filled(pg_url)
+    path = store.index.path
+    store.db.execute("ALTER TABLE docs ADD COLUMN compact TEXT NOT NULL DEFAULT '', ADD COLUMN terms TEXT[] "
+                     "NOT NULL DEFAULT '{}'")
+    store.db.execute("CREATE INDEX docs_terms ON docs USING gin (terms)")
+    store.close()
+    shutil.rmtree(path)  # that era had no index folder
+    with open_store(pg_url) as store:
+        cols = {r[0] for r in store.db.execute("SELECT column_name FROM information_schema.columns "
+                                               "WHERE table_name = 'docs'")}
+        assert not cols & {"terms", "compact"}
+        assert store.db.execute("SELECT to_regclass('docs_terms')").fetchone()[0] is None
+        assert _public(store, "审核")["total"] == 1 and pg_journal.check(store, store.index) == []

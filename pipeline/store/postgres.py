@@ -44,8 +44,14 @@ def _ddl() -> str:
     ddl = re.sub(r"\bINTEGER\b", "BIGINT", ddl)  # file sizes and milliseconds outgrow 32 bits
     ddl = re.sub(r"\bREAL\b", "DOUBLE PRECISION", ddl)
     return ddl + pg_journal.SCHEMA + """
-DROP INDEX IF EXISTS docs_terms;  -- the SQL index of earlier versions: now tantivy beside the store
-ALTER TABLE docs DROP COLUMN IF EXISTS compact, DROP COLUMN IF EXISTS terms;
+DO $$ BEGIN  -- the SQL index of earlier versions, now tantivy beside the store (ALTER only when needed:
+             -- it locks the table against readers even when there is nothing to do)
+    IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+               AND table_name = 'docs' AND column_name IN ('terms', 'compact')) THEN
+        DROP INDEX IF EXISTS docs_terms;
+        ALTER TABLE docs DROP COLUMN IF EXISTS compact, DROP COLUMN IF EXISTS terms;
+    END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS segments_key ON segments(key);
 """
 
@@ -153,9 +159,12 @@ class PostgresStore(SQLiteStore):
             self._migrate_in(db)
 
     def _migrate_in(self, db) -> None:
+        have = {(r[0], r[1]) for r in db.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()")}
         for table, columns in MIGRATIONS.items():
             for name, decl in columns.items():
-                db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {_decl(decl)}")
+                if (table, name) not in have:  # ALTER locks the table against readers: only when needed
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {_decl(decl)}")
 
     @contextmanager
     def tx_plain(self) -> Iterator[Connection]:
@@ -256,8 +265,11 @@ class PostgresStore(SQLiteStore):
         found = self.index.search(s, query, statuses, filters, refcodes, sorted(p.ids), sorted(p.refcodes),
                                   offset + limit)
         where, args = self._filter_sql(statuses, filters)
-        pending = pg_journal.docs(self.db, p, " AND ".join(where), args, with_body=False) \
-            if p.ids or p.refcodes else []
+        # Only pending docs whose journalled text matches are read from the store (with the filters);
+        # every pending doc stays excluded from the index's answer above.
+        maybe = pg_journal.Pending({i: c for i, c in p.ids.items() if c is None or query.matches(c)}, p.refcodes)
+        pending = pg_journal.docs(self.db, maybe, " AND ".join(where), args, with_body=False) \
+            if maybe.ids or maybe.refcodes else []
         fresh = pg_journal.hits(pending, query)
         total, facets = found.total + len(fresh), found.facets
         estimate = self.index.estimator(s, query) if fresh else None
