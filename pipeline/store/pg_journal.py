@@ -162,6 +162,8 @@ def _all_docs(db) -> Iterator[IndexDoc]:
 def _prune(store, seqs: list[int], generation: int) -> None:
     """After the tantivy commit of ``generation``: the rows it applied are gone, in one store transaction."""
     with store.tx_plain() as db:
+        # Not waited for on disk: if a crash loses it, the rows are applied again, which is harmless.
+        db.execute("SET LOCAL synchronous_commit = off")
         db.execute("DELETE FROM index_journal WHERE seq = ANY(?)", (seqs,))
         db.execute("UPDATE index_state SET pruned = GREATEST(pruned, ?)", (generation,))
 
