@@ -84,8 +84,8 @@ class Corpus:
                 yield f"segment:{ref}:{i % 10 * 60000}", "segment", ref, None, self.text(rng, 30, 100)
 
     @staticmethod
-    def items(rows: int):
-        for n in range((rows + 9) // 10):
+    def items(rows: int, start: int = 0):
+        for n in range(start // 10, (rows + 9) // 10):
             i = n * 10
             yield (f"{FONDS[i // 10 % 8]}-WS·{2000 + i // 80 % 24}-Y-BGS-{n:07d}", FONDS[i // 10 % 8],
                    2000 + i // 80 % 24, RETENTION[n % 3], STATUS[n % 5])
@@ -206,9 +206,15 @@ def _writer(url: str, corpus_args: tuple, start: int, stop: int, batch: int, don
 def concurrent(url: str, corpus: Corpus, rows: int, qs: list[tuple[str, Filters]], batch: int) -> tuple[float, float]:
     """Readers' p95 alone, then while another process inserts new rows in batches."""
     alone = latency(url, qs)
+    stop = rows + 10 * len(qs) * batch
+    store = open_store(url)  # the new rows' items: docs of an unknown item are never indexed nor found
+    with store.tx() as db:
+        db.executemany("INSERT INTO items(refcode, fonds, year, retention, open_status, updated_at) "
+                       "VALUES (?,?,?,?,?,'t') ON CONFLICT(refcode) DO NOTHING", list(Corpus.items(stop, rows)))
+    store.close()
     done, written = mp.Event(), mp.Value("q", 0)
     w = mp.Process(target=_writer, args=(url, (corpus.seeds, corpus.page_share, corpus.seed),
-                                         rows, rows + 10 * len(qs) * batch, batch, done, written))
+                                         rows, stop, batch, done, written))
     w.start()
     time.sleep(1.0)
     busy = latency(url, qs)
