@@ -158,12 +158,13 @@ def test_queries_are_logged_and_openapi_is_served(client, run):
     assert "/api/search" in spec["paths"] and client.get("/").text.count("档案全文检索") >= 1
 
 
-def test_an_index_changed_behind_the_store_answers_503_and_leaks_nothing(tmp_path, model_dir):
+def test_an_index_changed_behind_the_store_answers_503_and_leaks_nothing(tmp_path, model_dir, store_url):
     """A status withdrawn by hand in SQL (no journal row) leaves the index saying 开放: the API
-    refuses with 503 and a retry hint instead of showing the now-restricted text or failing with 500."""
+    refuses with 503 and a retry hint instead of showing the now-restricted text or failing with 500
+    (on both backends: PostgreSQL's index is beside it too)."""
     from .test_store_journal import OPEN, _filled
 
-    s = make_settings(tmp_path / "data", model_dir, db=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    s = make_settings(tmp_path / "data", model_dir, db=store_url)
     store = _filled(s.db_url)
     store.db.execute("UPDATE items SET open_status='控制' WHERE refcode=?", (OPEN,))
     store.close()
