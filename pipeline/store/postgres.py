@@ -195,6 +195,9 @@ class PostgresStore(SQLiteStore):
 
     def log_query(self, role: str, query: str, hits: int) -> None:
         with self.tx_plain() as db:  # MVCC: no reader or writer waits for it
+            # Not waited for on disk (as SQLite's log file, synchronous=NORMAL): a crash may lose the
+            # last fraction of a second of the log, never the store's own data. Saves ~3 ms a search.
+            db.execute("SET LOCAL synchronous_commit = off")
             db.execute("INSERT INTO query_log(at, role, query, hits) VALUES (?,?,?,?)", (now(), role, query[:1000], hits))
 
     def logged_queries(self, limit: int = 100) -> list:
