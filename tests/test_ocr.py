@@ -88,3 +88,24 @@ def test_stray_traditional_characters_on_a_simplified_page():
     trad = [OcrLine("縣級綜合檔案館應當按照國家規定接收檔案", 0.9, ())]
     assert unify(trad) == (trad, "traditional")
     assert page_script("档案") == "mixed"  # too little to tell: left alone
+
+
+@pytest.mark.slow
+def test_paddleocr_imports_without_torch_and_leaves_torch_importable():
+    """The engine's import skips albumentations' torch transforms and its PyPI update check."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "from pipeline.ocr.engines.paddle import import_paddleocr\n"
+        "import_paddleocr()\n"
+        "assert os.environ['NO_ALBUMENTATIONS_UPDATE'] == '1'\n"
+        "assert not [m for m in sys.modules if m == 'torch' or m.startswith('torch.')], 'torch loaded'\n"
+        "import torch\n"
+        "print(torch.tensor([2]).item())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={
+        k: v for k, v in __import__("os").environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "2"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from importlib.metadata import version
 
@@ -57,6 +58,28 @@ def is_tall(crop: np.ndarray) -> bool:
     return crop.shape[0] >= 1.5 * crop.shape[1]
 
 
+def import_paddleocr():
+    """``paddleocr.PaddleOCR``, imported without what inference never uses.
+
+    ``import paddleocr`` imports its training augmentations, hence ``albumentations``, which
+    imports ``torch`` when it is installed (it is, for Whisper: ~200 MB RSS and 1.3 s per engine
+    process) and asks PyPI for a newer version of itself (a 2 s network timeout on these
+    machines). Both are switched off; torch stays importable afterwards.
+    """
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    block_torch = "torch" not in sys.modules
+    if block_torch:
+        sys.modules["torch"] = None  # `import torch` raises ImportError: albumentations skips it
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # paddle warns about ccache and C++ extensions at import
+            from paddleocr import PaddleOCR
+    finally:
+        if block_torch and sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
+    return PaddleOCR
+
+
 @register
 class PaddleOcrEngine(OcrEngine):
     name = "paddleocr"
@@ -66,9 +89,7 @@ class PaddleOcrEngine(OcrEngine):
         os.environ.setdefault("FLAGS_call_stack_level", "0")
         import onnxruntime as ort
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # paddle warns about ccache and C++ extensions at import
-            from paddleocr import PaddleOCR
+        PaddleOCR = import_paddleocr()
 
         logging.getLogger("ppocr").setLevel(logging.ERROR)
         cfg = settings.ocr
