@@ -108,6 +108,14 @@ def test_deskew_on_the_shrunk_copy_finds_a_3_degree_skew_at_300_dpi():
     assert abs(measure_skew(prepared.image)[0]) < 0.3
 
 
+@pytest.mark.parametrize("seed", [102, 109, 110])
+def test_stains_and_specks_are_not_taken_for_a_skew(seed):
+    """Noisy pages that measured false skews of 4.65-10.5° before the background was divided out."""
+    prepared = prepare_page(_arr(make_page("noisy", seed, dpi=300)), PreprocessSettings(orientation=False), dpi=300)
+    step = next(s for s in prepared.steps if s.name == "deskew")
+    assert not step.params["applied"] and abs(step.params["angle"]) < 0.3, step.params
+
+
 def test_background_is_divided_out_only_where_it_is_uneven():
     def cleaning(kind):
         prepared = prepare_page(_arr(make_page(kind, 2, dpi=150)), PreprocessSettings(orientation=False), dpi=150)
