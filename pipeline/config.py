@@ -90,6 +90,8 @@ class OcrSettings(Strict):
     threads: int = Field(1, ge=1, le=64)
     # ONNX Runtime's memory arena: faster by a little, but keeps the largest page's memory.
     memory_arena: bool = False
+    # The same for the detector alone: its input is bounded by det_limit_side_len, so is its arena.
+    det_memory_arena: bool = True
     # Engine processes that recognise pages in parallel in one task (1: in the task's process).
     workers: int = Field(1, ge=1, le=64)
     # Pages whose mean line confidence is below this are flagged for review.

@@ -109,3 +109,11 @@ def test_paddleocr_imports_without_torch_and_leaves_torch_importable():
         k: v for k, v in __import__("os").environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "2"
+
+
+@pytest.mark.slow
+def test_detector_keeps_its_memory_arena_and_the_recogniser_does_not(engine):
+    """The detector's input is bounded, so its arena is; the recogniser's lines are not."""
+    det = engine._ocr.text_detector.predictor.get_session_options()
+    rec = engine._ocr.text_recognizer.predictor.get_session_options()
+    assert det.enable_cpu_mem_arena and not rec.enable_cpu_mem_arena

@@ -115,6 +115,14 @@ class PaddleOcrEngine(OcrEngine):
             lang="ch",
             **self.params,
         )
+        if cfg.det_memory_arena and not cfg.memory_arena:
+            # The detector's input is bounded (det_limit_side_len), so its arena is too (+70 MB
+            # RSS measured), and it saves the page faults of fresh buffers on every page (~0.1 s).
+            det = ort.SessionOptions()
+            det.intra_op_num_threads, det.inter_op_num_threads = cfg.threads, 1
+            det.enable_cpu_mem_arena = True
+            self._ocr.text_detector.predictor = ort.InferenceSession(
+                str(self.paths.det), det, providers=["CPUExecutionProvider"])
 
     @staticmethod
     def _params(settings: Settings) -> dict:
