@@ -117,3 +117,31 @@ def test_paddle_inference_model_set_reads_a_page(tmp_path, model_dir):
     (copy / "ppocr-v4-mobile-paddle" / "rec" / "inference.pdiparams").write_bytes(b"tampered")
     with pytest.raises(ModelNotFound, match="SHA-256"):
         resolve("ppocr-v4-mobile-paddle", copy)
+
+
+def test_paddleocr_imports_without_torch_and_leaves_torch_importable():
+    """The engine's import skips albumentations' torch transforms and its PyPI update check."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "from pipeline.ocr.engines.paddle import import_paddleocr\n"
+        "import_paddleocr()\n"
+        "assert os.environ['NO_ALBUMENTATIONS_UPDATE'] == '1'\n"
+        "assert not [m for m in sys.modules if m == 'torch' or m.startswith('torch.')], 'torch loaded'\n"
+        "import torch\n"
+        "print(torch.tensor([2]).item())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={
+        k: v for k, v in __import__("os").environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "2"
+
+
+@pytest.mark.slow
+def test_detector_keeps_its_memory_arena_and_the_recogniser_does_not(engine):
+    """The detector's input is bounded, so its arena is; the recogniser's lines are not."""
+    det = engine._ocr.text_detector.predictor.get_session_options()
+    rec = engine._ocr.text_recognizer.predictor.get_session_options()
+    assert det.enable_cpu_mem_arena and not rec.enable_cpu_mem_arena

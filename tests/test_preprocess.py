@@ -92,7 +92,7 @@ def test_each_step_is_recorded_and_can_be_switched_off():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind,angle,vertical", [("rot90", 270, False), ("rot180", 180, False),
+@pytest.mark.parametrize("kind,angle,vertical", [("rot90", 270, False), ("rot180", 180, False), ("rot270", 90, False),
                                                  ("vertical_tc", 0, True), ("horizontal", 0, False)])
 def test_orientation_from_the_engine(engine, kind, angle, vertical):
     page = make_page(kind, 5, dpi=150)
@@ -106,6 +106,14 @@ def test_deskew_on_the_shrunk_copy_finds_a_3_degree_skew_at_300_dpi():
     step = next(s for s in prepared.steps if s.name == "deskew")
     assert step.params["applied"] and step.params["angle"] == pytest.approx(page.meta["skew"], abs=0.3)
     assert abs(measure_skew(prepared.image)[0]) < 0.3
+
+
+@pytest.mark.parametrize("seed", [102, 109, 110])
+def test_stains_and_specks_are_not_taken_for_a_skew(seed):
+    """Noisy pages that measured false skews of 4.65-10.5° before the background was divided out."""
+    prepared = prepare_page(_arr(make_page("noisy", seed, dpi=300)), PreprocessSettings(orientation=False), dpi=300)
+    step = next(s for s in prepared.steps if s.name == "deskew")
+    assert not step.params["applied"] and abs(step.params["angle"]) < 0.3, step.params
 
 
 def test_background_is_divided_out_only_where_it_is_uneven():
@@ -140,3 +148,25 @@ def test_an_upright_page_is_read_once_while_finding_its_orientation(engine):
         engine._read = read
     assert (o.angle, o.vertical) == (0, False) and o.lines and len(calls) == 1  # no separate probe
     assert "档案" in "".join(ln.text for ln in o.lines)
+
+
+@pytest.mark.slow
+def test_an_upright_vertical_page_is_read_with_one_probe_and_its_lines_handed_on(engine):
+    """Upright 竖排: read whole (restacked) and one 90° probe settle it; a turned page tries all four."""
+    def orientation(kind, **kw):
+        calls = []
+        read = engine._read
+        engine._read = lambda crops: calls.append(len(crops)) or read(crops)
+        try:
+            return engine.get_orientation(_arr(make_page(kind, 5, dpi=150)), **kw), calls
+        finally:
+            engine._read = read
+
+    o, calls = orientation("vertical_tc")
+    assert (o.angle, o.vertical) == (0, True) and len(calls) == 2 and set(o.scores) == {"0v", "90h"}
+    assert o.lines and "檔案" in "".join(ln.text for ln in o.lines)
+    assert engine.recognise(_arr(make_page("vertical_tc", 5, dpi=150)), vertical=True, boxes=o.boxes) == o.lines
+    o, calls = orientation("vertical_tc", read_vertical=False)  # another engine reads vertical pages
+    assert (o.angle, o.vertical) == (0, True) and o.lines is None and len(calls) == 2
+    o, calls = orientation("rot90")
+    assert (o.angle, o.vertical) == (270, False) and o.lines is None and len(calls) == 4

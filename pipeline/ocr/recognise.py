@@ -60,7 +60,12 @@ class PageRecogniser:
         t0 = time.perf_counter()
         arr = np.asarray(image.convert("L") if image.mode in ("1", "L") else image.convert("RGB"))
         dpi = float((image.info.get("dpi") or (300, 300))[0] or 300)  # TIFF gives a Fraction
-        prepared: Prepared = prepare_page(arr, self.settings.preprocess, dpi, orient=self.engine.get_orientation)
+        read_vertical = self.vertical_engine is self.engine
+
+        def orient(img: np.ndarray):
+            return self.engine.get_orientation(img, read_vertical=read_vertical)
+
+        prepared: Prepared = prepare_page(arr, self.settings.preprocess, dpi, orient=orient)
         engine = self.vertical_engine if prepared.vertical else self.engine
         t1 = time.perf_counter()
         source = prepared.ocr_image if engine.reads_cleaned else prepared.image

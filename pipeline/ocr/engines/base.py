@@ -34,8 +34,13 @@ class OcrEngine(ABC):
         ``boxes``: text boxes this engine's ``get_orientation`` found on the page, to reuse.
         """
 
-    def get_orientation(self, image: np.ndarray) -> Orientation:
-        """How the page lies (after OCRmyPDF's ``get_orientation``). Engines that cannot tell say 0."""
+    def get_orientation(self, image: np.ndarray, read_vertical: bool = True) -> Orientation:
+        """How the page lies (after OCRmyPDF's ``get_orientation``). Engines that cannot tell say 0.
+
+        An engine may hand on the lines it read on the way (``Orientation.lines``);
+        ``read_vertical=False``: a vertical page's lines would not be used (another engine reads
+        vertical pages), so reading them is wasted.
+        """
         return Orientation()
 
     @classmethod
