@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -164,8 +165,24 @@ def _read_and_recognise(ref: PageRef, settings: Settings, recogniser: PageRecogn
 _WORKER: PageRecogniser | None = None
 
 
-def _worker_init(settings: Settings) -> None:
+def _exit_with(parent: int, every_s: float = 2.0) -> None:
+    """End this worker when the process that started it is gone: a pool's workers never see their
+    queue close when the parent is killed (each holds the queue's write end itself), so without
+    this a killed flow would leave engine processes of ~1 GB each running for good."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker_init(settings: Settings, parent: int | None = None) -> None:
     global _WORKER
+    if parent is not None:
+        _exit_with(parent)
     _WORKER = PageRecogniser(settings)
 
 
@@ -188,7 +205,7 @@ def page_pool(settings: Settings):
     key = f"{settings.ocr.page_workers()}:{settings.model_dump_json()}"
     if key not in _POOLS:
         _POOLS[key] = ProcessPoolExecutor(settings.ocr.page_workers(), mp_context=mp.get_context("spawn"),
-                                          initializer=_worker_init, initargs=(settings,))
+                                          initializer=_worker_init, initargs=(settings, os.getpid()))
     return _POOLS[key]
 
 

@@ -114,3 +114,45 @@ def test_worker_pool_reads_pages_like_one_process(tmp_path, settings, engine):
         ing = ingest_batch(batch, single, store)
         recognise_pages(ing.pages, single, store, engine, ing.batch)
         assert texts == {r["refcode"]: r["text"] for r in store.db.execute("SELECT refcode, text FROM pages")}
+
+
+_KILLED_PARENT = """
+import os, sys
+from pathlib import Path
+from pipeline.config import load_settings
+from pipeline.digitise import page_pool
+s = load_settings(data_dir=Path(sys.argv[1]))
+s = s.model_copy(update={"ocr": s.ocr.model_copy(update={"workers": 2, "engine": "tesseract"})})
+pool = page_pool(s)
+pids = {pool.submit(os.getpid).result() for _ in range(8)}
+print(" ".join(map(str, pids)), flush=True)
+os._exit(9)  # as if killed: no shutdown, no atexit
+"""
+
+
+@pytest.mark.slow
+def test_engine_workers_end_when_the_flow_process_dies(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    out = subprocess.run([sys.executable, "-c", _KILLED_PARENT, str(tmp_path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    pids = [int(p) for p in out.stdout.split()]
+    assert pids, out.stderr[-2000:]
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        with open(f"/proc/{pid}/stat") as fh:  # a zombie is gone for our purposes
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 20
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in pids), pids
