@@ -11,7 +11,7 @@ the facets, and logs the query), recall and precision against brute force, and t
 a second process writes. The issue's goals are printed beside the numbers.
 
     .venv/bin/python bench/index.py [--rows 1000000] [--pg-rows 100000] [--backends sqlite,postgres]
-                                    [--page-share 0.1] [--seeds ../shared/seeds] [--pg-url URL]
+                                    [--page-share 0.1] [--seeds ../shared/seeds] [--pg-url URL] [--store DIR]
 
 Without --pg-url a private PostgreSQL server from Debian's package is started (durable settings: fsync
 on) in a temporary folder and removed afterwards.
@@ -117,6 +117,15 @@ def build(url: str, corpus: Corpus, rows: int, batch: int) -> dict:
     return {"build_s": secs, "rate": rows / secs}
 
 
+def built(url: str, rows: int) -> bool:
+    """The store already holds exactly the corpus's ``rows`` docs (--store, kept from an earlier run)."""
+    store = open_store(url)
+    try:
+        return store.db.execute("SELECT count(*) FROM docs").fetchone()[0] == rows
+    finally:
+        store.close()
+
+
 def sizes(url: str) -> tuple[int, int]:
     """(index bytes, raw text bytes)."""
     store = open_store(url)
@@ -217,10 +226,13 @@ def run_backend(name: str, url: str, rows: int, args) -> None:
     corpus = Corpus(args.seeds, args.page_share)
     print(f"\n## {name}: {rows:,} rows ({args.page_share:.0%} pages of 300–1500 characters, the rest speech "
           f"segments of 30–100), batches of {args.batch}", flush=True)
-    b = build(url, corpus, rows, args.batch)
+    if args.store and built(url, rows):
+        print("build: reusing the store built earlier in --store (build time and insert rate not measured)")
+    else:
+        b = build(url, corpus, rows, args.batch)
+        print(f"build {b['build_s']:.1f} s · insert {b['rate']:,.0f} rows/s (goal ≥ 5,000)", flush=True)
     index, raw = sizes(url)
-    print(f"build {b['build_s']:.1f} s · insert {b['rate']:,.0f} rows/s (goal ≥ 5,000) · "
-          f"index {index / 2**20:,.0f} MiB = {index / raw:.2f}× raw text {raw / 2**20:,.0f} MiB (goal ≤ 3×)", flush=True)
+    print(f"index {index / 2**20:,.0f} MiB = {index / raw:.2f}× raw text {raw / 2**20:,.0f} MiB (goal ≤ 3×)", flush=True)
     qs = queries(corpus, rows, args.queries)
     goal = GOALS[name]
     print(f"ranked top-20 with snippets, facets and counts via pipeline.search.search ({args.queries} queries a class);"
@@ -233,6 +245,9 @@ def run_backend(name: str, url: str, rows: int, args) -> None:
     r, p, checked = recall(url, corpus, rows, rq, cap=args.recall_cap)
     print(f"recall {r:.4f} · precision {p:.4f} against brute force ({len(rq)} queries: totals for all, "
           f"row by row for the {checked} with ≤ {args.recall_cap:,} hits; goal 1.0)", flush=True)
+    if args.store:
+        print("readers' p95 while a writer inserts: not measured with --store (it would add rows to the kept store)")
+        return
     a, c = concurrent(url, corpus, rows, qs["2-char"], args.batch)
     print(f"readers' p95 (2-char class): {a:.1f} ms alone, {c:.1f} ms while a writer inserts = {c / a:.2f}× "
           f"(goal < 2×)", flush=True)
@@ -251,6 +266,9 @@ def main() -> None:
     ap.add_argument("--recall-cap", type=int, default=5000)
     ap.add_argument("--seeds", type=Path, default=ROOT.parent / "shared" / "seeds")
     ap.add_argument("--pg-url", default=None)
+    ap.add_argument("--store", type=Path, default=None,
+                    help="keep the SQLite store in DIR and reuse it when it holds --rows docs (for repeated query "
+                         "timings; the writer test is left out so the store stays as built)")
     args = ap.parse_args()
     if not args.seeds.is_dir():
         sys.exit(f"no seed documents in {args.seeds} (--seeds DIR: UTF-8 .txt files of Chinese text)")
@@ -258,7 +276,9 @@ def main() -> None:
     backends = args.backends.split(",")
     with tempfile.TemporaryDirectory(prefix="dangan-bench-") as tmp:
         if "sqlite" in backends:
-            run_backend("sqlite", f"sqlite:///{tmp}/bench.sqlite", args.rows, args)
+            folder = args.store or Path(tmp)
+            folder.mkdir(parents=True, exist_ok=True)
+            run_backend("sqlite", f"sqlite:///{folder}/bench.sqlite", args.rows, args)
         if "postgres" in backends:
             server = None
             url = args.pg_url

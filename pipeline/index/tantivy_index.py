@@ -123,7 +123,7 @@ class SearchIndex:
                refcodes: list[str] | None, exclude_ids: list[int], exclude_refcodes: list[str], top: int) -> Found:
         """Hits of ``query`` among docs with those statuses and filters (``refcodes``: only these items),
         leaving out the excluded docs: their total, the best ``top`` and the facet counts."""
-        q = self._query(query, statuses, filters, refcodes, exclude_ids, exclude_refcodes)
+        q = self._query(s, query, statuses, filters, refcodes, exclude_ids, exclude_refcodes)
         # The ranked top-N and the facet counts are two passes over the hits; tantivy releases the
         # GIL, so they run side by side (measured at 1M rows: a phrase 47 -> 26 ms, 1-char 15 -> 11).
         ranked = _passes().submit(s.search, q, max(top, 1), count=True)
@@ -174,20 +174,37 @@ class SearchIndex:
         addrs = [a for _, a in s.search(q, max(1, s.num_docs), count=False).hits]
         return list(zip(s.fast_field_values("id", addrs), s.fast_field_values("fp", addrs), strict=True))
 
-    def _query(self, query: Query, statuses: list[str], filters: Filters, refcodes: list[str] | None,
-               exclude_ids: list[int], exclude_refcodes: list[str]) -> tantivy.Query:
+    @staticmethod
+    def _access(s: tantivy.Searcher, statuses: list[str]) -> list[tuple[tantivy.Occur, tantivy.Query]]:
+        """The role's limit as clauses. Every doc holds exactly one open_status term (an empty status is
+        a term too), so "none of the statuses in this snapshot the role may not see" is the same set
+        as "one of the statuses it may see", and much cheaper: a set of allowed statuses is a bitset
+        built over most of the index on every query (measured at 1M rows: a 1-char top-20 9 -> 3 ms);
+        a barred status is a term skipped over. When nothing in the snapshot is barred there is no
+        clause at all (the meta doc never matches a word)."""
+        allowed = set(statuses)
+        barred = [t for t, _ in s.terms_with_prefix("open_status", "") if t not in allowed]
+        if not barred:
+            return []
+        if len(barred) <= max(2, len(allowed)):
+            return [(tantivy.Occur.MustNot, tantivy.Query.term_query(SCHEMA, "open_status", t)) for t in barred]
+        return [(tantivy.Occur.Must, tantivy.Query.const_score_query(_one_of("open_status", statuses), 0.0))]
+
+    def _query(self, s: tantivy.Searcher, query: Query, statuses: list[str], filters: Filters,
+               refcodes: list[str] | None, exclude_ids: list[int], exclude_refcodes: list[str]) -> tantivy.Query:
         Q, Occur = tantivy.Query, tantivy.Occur
         parts = [(Occur.Must, self._clause(c)) for c in query.positive]
         parts += [(Occur.MustNot, self._clause(c)) for c in query.negative]
+        parts += self._access(s, statuses)
         # Filters narrow without scoring: they are wrapped to score 0.
-        narrow = [Q.term_set_query(SCHEMA, "open_status", list(statuses))]
+        narrow = []
         for field, values in (("fonds", filters.fonds), ("retention", filters.retention), ("kind", filters.kind)):
             if values:
-                narrow.append(Q.term_set_query(SCHEMA, field, list(values)))
+                narrow.append(_one_of(field, values))
         if filters.year_from is not None or filters.year_to is not None:
             narrow.append(Q.range_query(SCHEMA, "year", tantivy.FieldType.Integer, filters.year_from, filters.year_to))
         if refcodes is not None:
-            narrow.append(Q.term_set_query(SCHEMA, "refcode", refcodes))
+            narrow.append(_one_of("refcode", refcodes))
         parts += [(Occur.Must, Q.const_score_query(n, 0.0)) for n in narrow]
         if exclude_ids:
             parts.append((Occur.MustNot, Q.term_set_query(SCHEMA, "id", exclude_ids)))
@@ -259,6 +276,15 @@ class SearchIndex:
         meta.add_unsigned("seq", applied)
         w.add_document(meta)
         w.commit()
+
+
+def _one_of(field: str, values) -> tantivy.Query:
+    """A term set; one value as a plain term query, which skips along its postings instead of
+    building a bitset."""
+    values = list(values)
+    if len(values) == 1:
+        return tantivy.Query.term_query(SCHEMA, field, values[0])
+    return tantivy.Query.term_set_query(SCHEMA, field, values)
 
 
 def _document(d: IndexDoc) -> tantivy.Document:
