@@ -46,12 +46,14 @@ def test_facets_in_one_pass_equal_one_pass_per_facet_and_brute_force(index, text
     want = {f: Counter(getattr(d, f) for d in hits if getattr(d, f) is not None) for f in FACETS}
     one = idx._facets(s, q)
     assert one == (len(hits), {f: dict(c) for f, c in want.items()})
-    assert idx._facets(s, q, combos=1) == one  # too many combinations: a pass per facet
+    assert idx._facets(s, q, combos=1) == one  # too many combinations: a column per facet
+    assert idx._facets(s, q, one_term=False) == one
+    assert idx._most_hits(s, query) >= len(hits)
     # A value holding the separator cannot be told apart in the combined term: a pass per facet.
     q_all = idx._query(s, query, statuses, Filters(), None, [], [])
     hits = [d for d in docs if d.open_status in statuses and query.matches(d.chars)]
     want = {f: dict(Counter(getattr(d, f) for d in hits if getattr(d, f) is not None)) for f in FACETS}
-    assert idx._facets(s, q_all) == (len(hits), want)
+    assert idx._facets(s, q_all) == idx._facets(s, q_all, one_term=False) == (len(hits), want)
     assert idx.search(s, query, statuses, Filters(), None, [], [], 5).total == len(hits)
 
 
