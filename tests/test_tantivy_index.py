@@ -90,3 +90,26 @@ def test_phrases_of_covering_bigrams_equal_substring_search(index):
         want = {x.id for x in docs if w in x.chars}
         found = idx.search(s, parse(w), ["开放", "控制", "未审核"], Filters(), None, [], [], 1000)
         assert found.total == len(want) and {i for i, _ in found.top} == want, w
+
+
+def test_commits_add_meta_docs_without_deleting_and_the_highest_number_counts(tmp_path, monkeypatch):
+    import pipeline.index.tantivy_index as ti
+
+    monkeypatch.setattr(ti, "_META_KEPT", 4)
+    rng = random.Random(9)
+    idx = SearchIndex(tmp_path / "ix")
+    docs = _docs(30, rng)
+    metas = []
+    for n in range(6):
+        with idx.writer(wait_s=5) as w:
+            idx.apply(w, docs[5 * n : 5 * n + 5], [], [], applied=10 + n)
+        s, applied = idx.searcher()
+        metas.append(s.search(ti.tantivy.Query.term_query(ti.SCHEMA, "meta", "applied"), 1).count)
+        assert applied == 10 + n and idx.count() == 5 * n + 5
+    assert metas == [1, 2, 3, 4, 1, 2]  # pruned once 4 were kept
+    # Inserting only, no segment carries a deleted doc until the prune (aggregations stay blockwise).
+    idx2 = SearchIndex(tmp_path / "ix2")
+    for n in range(3):
+        with idx2.writer(wait_s=5) as w:
+            idx2.apply(w, docs[5 * n : 5 * n + 5], [d.id for d in docs[5 * n : 5 * n + 5]], [], applied=n + 1)
+    assert not list(idx2.path.glob("*.del")) and idx2.count() == 15
