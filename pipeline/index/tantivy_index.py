@@ -324,6 +324,16 @@ class SearchIndex:
         meta = tantivy.Document()
         meta.add_text("meta", "applied")
         meta.add_unsigned("seq", applied)
+        # Values in the columns facets are counted from, though it never matches a word: a segment
+        # where one doc lacks a column's value reads it through an index of who has one (a facet
+        # count over a 500k-doc segment 1.4 -> 3.4 ms). No open status: that would be a status
+        # term the role's limit has to reckon with.
+        meta.add_unsigned("id", 0)  # store ids start at 1
+        meta.add_unsigned("fp", 0)
+        for field in ("fonds", "retention", "kind"):
+            meta.add_text(field, "")
+        meta.add_integer("year", 0)
+        meta.add_text("facet", _SEP * (len(FACETS) - 1))  # no value in any facet
         w.add_document(meta)
         w.commit()
 
