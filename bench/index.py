@@ -3,7 +3,7 @@
 The corpus is recombined from real Chinese text: the seed documents in ../shared/seeds (read at bench
 time, never committed) cut into sentences and strung together into pages of 300–1500 characters and
 speech segments of 30–100, over items spread across 全宗, years, 保管期限 and open statuses. Rows are
-inserted through the store's own indexing path (``_index`` inside write transactions of --batch rows).
+inserted through the store's own indexing path (``_index_many`` inside write transactions of --batch rows).
 
 Per backend, in one run: build time, index size against the raw text, insert rate, ranked top-20 with
 snippets p50/p95 per query class through ``pipeline.search.search`` (which also counts all hits and
@@ -11,8 +11,11 @@ the facets, and logs the query), recall and precision against brute force, and t
 a second process writes. The issue's goals are printed beside the numbers.
 
     .venv/bin/python bench/index.py [--rows 1000000] [--pg-rows 100000] [--backends sqlite,postgres]
-                                    [--page-share 0.1] [--seeds ../shared/seeds] [--pg-url URL] [--store DIR]
-                                    [--bulk] [--recall-queries N]
+                                    [--page-share 0.1] [--seeds ../shared/seeds] [--pg-url URL]
+                                    [--keep DIR [--reuse]] [--insert-only] [--bulk] [--recall-queries N]
+
+--keep DIR keeps the stores (a 1M-row PostgreSQL build takes minutes); a later run with --keep DIR
+--reuse measures them again without building.
 
 Without --pg-url a private PostgreSQL server from Debian's package is started (durable settings: fsync
 on) in a temporary folder and removed afterwards.
@@ -81,8 +84,8 @@ class Corpus:
                 yield f"segment:{ref}:{i % 10 * 60000}", "segment", ref, None, self.text(rng, 30, 100)
 
     @staticmethod
-    def items(rows: int):
-        for n in range((rows + 9) // 10):
+    def items(rows: int, start: int = 0):
+        for n in range(start // 10, (rows + 9) // 10):
             i = n * 10
             yield (f"{FONDS[i // 10 % 8]}-WS·{2000 + i // 80 % 24}-Y-BGS-{n:07d}", FONDS[i // 10 % 8],
                    2000 + i // 80 % 24, RETENTION[n % 3], STATUS[n % 5])
@@ -99,8 +102,7 @@ def insert(store, corpus: Corpus, start: int, stop: int, batch: int) -> float:
             return secs
         t0 = time.perf_counter()
         with store.tx() as db:
-            for key, kind, ref, page_no, body in chunk:
-                store._index(db, key, kind, ref, page_no, body)
+            store._index_many(db, chunk)
         secs += time.perf_counter() - t0
 
 
@@ -118,37 +120,6 @@ def build(url: str, corpus: Corpus, rows: int, batch: int) -> dict:
     return {"build_s": secs, "rate": rows / secs}
 
 
-def built(url: str, rows: int) -> bool:
-    """The store already holds exactly the corpus's ``rows`` docs (--store, kept from an earlier run)."""
-    store = open_store(url)
-    try:
-        return store.db.execute("SELECT count(*) FROM docs").fetchone()[0] == rows
-    finally:
-        store.close()
-
-
-def build_bulk(url: str, corpus: Corpus, rows: int) -> dict:
-    """For sizes where only query latency is wanted (--bulk, SQLite): docs written by plain SQL in big
-    transactions, then the search index built from them in one pass (``journal.rebuild``, what
-    ``dangan reindex`` and a lost index use), not through the flow's per-batch path."""
-    from pipeline.store import journal
-
-    store = open_store(url)
-    with store.tx() as db:
-        db.executemany("INSERT INTO items(refcode, fonds, year, retention, open_status, updated_at) "
-                       "VALUES (?,?,?,?,?,'t') ON CONFLICT(refcode) DO NOTHING", list(Corpus.items(rows)))
-    t0 = time.perf_counter()
-    for start in range(0, rows, 100_000):
-        with store.tx() as db:
-            db.executemany("INSERT INTO docs(key, kind, refcode, page_no, body) VALUES (?,?,?,?,?)",
-                           corpus.rows(start, min(rows, start + 100_000)))
-    t1 = time.perf_counter()
-    journal.rebuild(store.db, store.index, wait_s=60)
-    t2 = time.perf_counter()
-    store.close()
-    return {"store_s": t1 - t0, "index_s": t2 - t1}
-
-
 def sizes(url: str) -> tuple[int, int]:
     """(index bytes, raw text bytes)."""
     store = open_store(url)
@@ -156,9 +127,9 @@ def sizes(url: str) -> tuple[int, int]:
         if url.startswith("sqlite") else store.db.execute("SELECT sum(octet_length(body)) FROM docs").fetchone()[0]
     if url.startswith("sqlite"):  # the tantivy folder beside the database file
         index = sum(f.stat().st_size for f in store.index.path.rglob("*") if f.is_file())
-    else:  # the GIN index and the two columns it needs (terms, compact)
-        index = store.db.execute("SELECT pg_relation_size('docs_terms') + sum(pg_column_size(terms)) "
-                                 "+ sum(pg_column_size(compact)) FROM docs").fetchone()[0]
+    else:  # the tantivy folder of this store on this host, and the journal rows not yet applied
+        index = sum(f.stat().st_size for f in store.index.path.rglob("*") if f.is_file())
+        index += store.db.execute("SELECT pg_total_relation_size('index_journal')").fetchone()[0]
     store.close()
     return int(index), int(raw)
 
@@ -221,27 +192,39 @@ def recall(url: str, corpus: Corpus, rows: int, qs: list[str], cap: int) -> tupl
     return tp / max(1, tp + fn), tp / max(1, tp + fp), checked
 
 
-def _writer(url: str, corpus_args: tuple, start: int, stop: int, batch: int, done) -> None:
+def _writer(url: str, corpus_args: tuple, start: int, stop: int, batch: int, done, written) -> None:
     store = open_store(url)
     corpus = Corpus(*corpus_args)
     i = start
     while not done.is_set() and i < stop:
         insert(store, corpus, i, min(stop, i + batch), batch)
         i += batch
+        written.value = i - start
     store.close()
 
 
 def concurrent(url: str, corpus: Corpus, rows: int, qs: list[tuple[str, Filters]], batch: int) -> tuple[float, float]:
     """Readers' p95 alone, then while another process inserts new rows in batches."""
     alone = latency(url, qs)
-    done = mp.Event()
+    stop = rows + 10 * len(qs) * batch
+    store = open_store(url)  # the new rows' items: docs of an unknown item are never indexed nor found
+    with store.tx() as db:
+        db.executemany("INSERT INTO items(refcode, fonds, year, retention, open_status, updated_at) "
+                       "VALUES (?,?,?,?,?,'t') ON CONFLICT(refcode) DO NOTHING", list(Corpus.items(stop, rows)))
+    store.close()
+    done, written = mp.Event(), mp.Value("q", 0)
     w = mp.Process(target=_writer, args=(url, (corpus.seeds, corpus.page_share, corpus.seed),
-                                         rows, rows + 10 * len(qs) * batch, batch, done))
+                                         rows, stop, batch, done, written))
     w.start()
     time.sleep(1.0)
     busy = latency(url, qs)
     done.set()
     w.join()
+    store = open_store(url)  # the store back to its corpus, so that a kept one can be measured again
+    with store.tx() as db:
+        for key, *_ in corpus.rows(rows, rows + written.value):
+            store._unindex(db, key)
+    store.close()
     return pct(alone, 0.95), pct(busy, 0.95)
 
 
@@ -249,17 +232,27 @@ def run_backend(name: str, url: str, rows: int, args) -> None:
     corpus = Corpus(args.seeds, args.page_share)
     print(f"\n## {name}: {rows:,} rows ({args.page_share:.0%} pages of 300–1500 characters, the rest speech "
           f"segments of 30–100), batches of {args.batch}", flush=True)
-    if args.store and built(url, rows):
-        print("build: reusing the store built earlier in --store (build time and insert rate not measured)")
-    elif args.bulk and name == "sqlite":
-        b = build_bulk(url, corpus, rows)
-        print(f"bulk build (--bulk: insert rate not measured): store {b['store_s']:.0f} s (incl. generating the "
-              f"corpus), search index from it in one pass {b['index_s']:.0f} s", flush=True)
+    store = open_store(url)
+    have = store.db.execute("SELECT count(*) FROM docs").fetchone()[0]
+    store.close()
+    if args.reuse and have == rows:
+        print(f"reusing the {rows:,} rows already in the store (--reuse): build and insert rate not measured", flush=True)
+        build_line = "build reused"
     else:
-        b = build(url, corpus, rows, args.batch)
-        print(f"build {b['build_s']:.1f} s · insert {b['rate']:,.0f} rows/s (goal ≥ 5,000)", flush=True)
+        if have:
+            sys.exit(f"the store holds {have:,} docs, not {rows:,}: an empty one, or --reuse with the same --rows")
+        if args.bulk and name == "sqlite":
+            b = build_bulk(url, corpus, rows)
+            build_line = (f"bulk build (--bulk, no insert rate): store {b['store_s']:.0f} s (generating the corpus "
+                          f"included), search index from it in one pass {b['index_s']:.0f} s")
+        else:
+            b = build(url, corpus, rows, args.batch)
+            build_line = f"build {b['build_s']:.1f} s · insert {b['rate']:,.0f} rows/s (goal ≥ 5,000)"
     index, raw = sizes(url)
-    print(f"index {index / 2**20:,.0f} MiB = {index / raw:.2f}× raw text {raw / 2**20:,.0f} MiB (goal ≤ 3×)", flush=True)
+    print(f"{build_line} · index {index / 2**20:,.0f} MiB = {index / raw:.2f}× raw text {raw / 2**20:,.0f} MiB "
+          f"(goal ≤ 3×)", flush=True)
+    if args.insert_only:
+        return
     qs = queries(corpus, rows, args.queries)
     goal = GOALS[name]
     print(f"ranked top-20 with snippets, facets and counts via pipeline.search.search ({args.queries} queries a class);"
@@ -275,9 +268,6 @@ def run_backend(name: str, url: str, rows: int, args) -> None:
               f"row by row for the {checked} with ≤ {args.recall_cap:,} hits; goal 1.0)", flush=True)
     else:
         print("recall: not measured (--recall-queries 0)")
-    if args.store:
-        print("readers' p95 while a writer inserts: not measured with --store (it would add rows to the kept store)")
-        return
     a, c = concurrent(url, corpus, rows, qs["2-char"], args.batch)
     print(f"readers' p95 (2-char class): {a:.1f} ms alone, {c:.1f} ms while a writer inserts = {c / a:.2f}× "
           f"(goal < 2×)", flush=True)
@@ -287,7 +277,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows on SQLite (the embedded default)")
     ap.add_argument("--pg-rows", type=int, default=100_000,
-                    help="rows on PostgreSQL (smaller by default: its build runs at ~1k rows/s here)")
+                    help="rows on PostgreSQL (smaller by default: a 1M build takes ~5 min here; see --keep)")
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--page-share", type=float, default=0.1)
     ap.add_argument("--batch", type=int, default=1000)
@@ -296,9 +286,11 @@ def main() -> None:
     ap.add_argument("--recall-cap", type=int, default=5000)
     ap.add_argument("--seeds", type=Path, default=ROOT.parent / "shared" / "seeds")
     ap.add_argument("--pg-url", default=None)
-    ap.add_argument("--store", type=Path, default=None,
-                    help="keep the SQLite store in DIR and reuse it when it holds --rows docs (for repeated query "
-                         "timings; the writer test is left out so the store stays as built)")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="keep the stores in this folder (SQLite file, PostgreSQL cluster and its index) to --reuse")
+    ap.add_argument("--reuse", action="store_true",
+                    help="measure the stores kept in --keep (or at --pg-url) without building them again")
+    ap.add_argument("--insert-only", action="store_true", help="build and size only, no queries")
     ap.add_argument("--bulk", action="store_true",
                     help="SQLite: build the store by plain SQL and the index in one pass (for 10M-row latency; "
                          "no insert rate)")
@@ -308,18 +300,21 @@ def main() -> None:
     print(f"bench/index.py · {os.cpu_count()} CPUs (shared with other work: numbers are noisy)")
     backends = args.backends.split(",")
     with tempfile.TemporaryDirectory(prefix="dangan-bench-") as tmp:
+        keep = args.keep or Path(tmp)
+        keep.mkdir(parents=True, exist_ok=True)
         if "sqlite" in backends:
-            folder = args.store or Path(tmp)
-            folder.mkdir(parents=True, exist_ok=True)
-            run_backend("sqlite", f"sqlite:///{folder}/bench.sqlite", args.rows, args)
+            run_backend("sqlite", f"sqlite:///{keep}/bench.sqlite", args.rows, args)
         if "postgres" in backends:
             server = None
             url = args.pg_url
+            os.environ.setdefault("DANGAN_PG_INDEX_DIR", str(keep / "pg-index"))
             if url is None:
                 from tests.postgres_server import PostgresServer
 
-                server = PostgresServer(durable=True)
-                url = server.new_database()
+                server = PostgresServer(durable=True, keep=keep / "pg" if args.keep else None)
+                url = server.url("bench") if server.kept else server.new_database()
+                if server.kept and not server.has_database("bench"):
+                    server.create_database("bench")
             try:
                 run_backend("postgres", url, args.pg_rows, args)
             finally:

@@ -234,7 +234,8 @@ def qc_verdict(ctx: click.Context, sheet: Path, gate: float | None) -> None:
 
 @cli.command()
 @click.argument("query")
-@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.option("--json", "fmt", flag_value="json", help="Print results as JSON.")
+@click.option("--csv", "fmt", flag_value="csv", help="Print results as a CSV table (UTF-8 with BOM).")
 @click.option("--role", default=None, help="Access role (from the profile's search.roles).")
 @click.option("--fonds", multiple=True, help="Only this 全宗 (repeatable).")
 @click.option("--year-from", type=int, default=None)
@@ -246,7 +247,7 @@ def qc_verdict(ctx: click.Context, sheet: Path, gate: float | None) -> None:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(0))
 @click.pass_context
-def search(ctx: click.Context, query: str, as_json: bool, role: str | None, fonds, year_from, year_to, retention,
+def search(ctx: click.Context, query: str, fmt: str | None, role: str | None, fonds, year_from, year_to, retention,
            kind, open_status, batch, limit: int, offset: int) -> None:
     """Find pages and recording segments: words (AND), OR, -word, "phrase"."""
     from pipeline.index.query import Filters, QueryError
@@ -265,8 +266,13 @@ def search(ctx: click.Context, query: str, as_json: bool, role: str | None, fond
         raise click.BadParameter(str(exc), param_hint="--role") from None
     except QueryError as exc:
         raise click.BadParameter(str(exc), param_hint="QUERY") from None
-    if as_json:
+    if fmt == "json":
         _dump(res.as_dict())
+        return
+    if fmt == "csv":
+        from pipeline.search_export import hits_csv
+
+        click.echo(hits_csv(res), nl=False)
         return
     click.echo(f"{res.total} matches for «{query}»")
     for h in res.hits:

@@ -60,10 +60,14 @@ def engine(model_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def pg_server():
-    """One private PostgreSQL server (Debian's) for the session; see tests/postgres_server.py."""
+def pg_server(tmp_path_factory):
+    """One private PostgreSQL server (Debian's) for the session; see tests/postgres_server.py. The
+    stores' search indexes go to a folder of the session too (one per database, named by its id)."""
+    import os
+
     from .postgres_server import PostgresServer
 
+    os.environ["DANGAN_PG_INDEX_DIR"] = str(tmp_path_factory.mktemp("pg-index"))
     server = PostgresServer()
     yield server
     server.stop()

@@ -24,9 +24,13 @@ def _bin_dir() -> Path:
 
 
 class PostgresServer:
-    def __init__(self, durable: bool = False) -> None:
+    def __init__(self, durable: bool = False, keep: Path | None = None) -> None:
+        """``keep``: the cluster lives in that folder and outlives ``stop()`` (benchmarks reuse it)."""
         self.bin = _bin_dir()
-        self.dir = Path(tempfile.mkdtemp(prefix="dangan-pg-"))
+        self.kept = keep is not None
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+        self.dir = keep.resolve() if keep is not None else Path(tempfile.mkdtemp(prefix="dangan-pg-"))
         self.data = self.dir / "data"
         self._as: list[str] = []
         if os.geteuid() == 0:
@@ -34,8 +38,9 @@ class PostgresServer:
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
             self._as = ["runuser", "-u", "postgres", "--"]
         self._names = itertools.count(1)
-        self._run("initdb", "-D", str(self.data), "-U", "dangan", "--auth=trust", "-E", "UTF8",
-                  "--locale=C.UTF-8", "--no-sync")
+        if not (self.data / "PG_VERSION").exists():
+            self._run("initdb", "-D", str(self.data), "-U", "dangan", "--auth=trust", "-E", "UTF8",
+                      "--locale=C.UTF-8", "--no-sync")
         opts = f"-k {self.dir} -c listen_addresses='' -c max_connections=200"
         if not durable:  # a test cluster, thrown away at the end
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -50,6 +55,19 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://dangan@/{database}?host={self.dir}"
 
+    def has_database(self, name: str) -> bool:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
     def new_database(self) -> str:
         """A fresh, empty database; its URL."""
         import psycopg
@@ -61,6 +79,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast" if self.kept else "immediate", "-w", "stop")
         finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            if not self.kept:
+                shutil.rmtree(self.dir, ignore_errors=True)

@@ -40,6 +40,23 @@ def test_public_role_sees_only_open_items(sample_run):
 
 
 @pytest.mark.slow
+def test_search_csv_export_holds_what_the_role_may_see(sample_run):
+    import csv
+    import io
+
+    env = _env(sample_run["settings"])
+    public = CliRunner().invoke(cli, ["search", "档案", "--csv", "--role", "public", "--limit", "100"], env=env)
+    staff = CliRunner().invoke(cli, ["search", "档案", "--csv", "--role", "staff", "--limit", "100"], env=env)
+    assert public.exit_code == 0 and staff.exit_code == 0, public.output
+    assert public.output.startswith("\ufeff档号,题名,全宗")
+    rows = list(csv.DictReader(io.StringIO(public.output.lstrip("\ufeff"))))
+    assert len(rows) == 3 and {r["开放状态"] for r in rows} == {"开放"}
+    assert all(r["类型"] == "页" and r["页"] and "【" in r["摘要"] for r in rows)
+    staff_rows = list(csv.DictReader(io.StringIO(staff.output.lstrip("\ufeff"))))
+    assert len(staff_rows) == 6 and {"控制", "未审核"} <= {r["开放状态"] for r in staff_rows}
+
+
+@pytest.mark.slow
 def test_progress_json_csv_and_files(sample_run, tmp_path):
     env = _env(sample_run["settings"])
     res = CliRunner().invoke(cli, ["progress", "--json", "-o", str(tmp_path / "rep")], env=env)

@@ -11,6 +11,7 @@ from pipeline.index.text import compact_chars
 from pipeline.ingest.catalogue import CatalogueRow
 from pipeline.refcode import RefCode
 from pipeline.store import journal, open_store
+from pipeline.store.postgres import PostgresStore
 from pipeline.store.sqlite import SQLiteStore
 from tests.test_store import Ref, _page
 
@@ -24,6 +25,7 @@ def _row(ref: str, status: str, year: int = 2021) -> CatalogueRow:
 def _crash_before_the_index_commits(monkeypatch) -> None:
     """Writers commit to the store and die before the index applies the journal."""
     monkeypatch.setattr(SQLiteStore, "_catch_up", lambda self, wait_s: None)
+    monkeypatch.setattr(PostgresStore, "_catch_up", lambda self, wait_s: None)
 
 
 def _filled(url: str) -> SQLiteStore:

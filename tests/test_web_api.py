@@ -72,6 +72,38 @@ def test_hits_filters_facets_and_links(client):
 
 
 @pytest.mark.slow
+def test_suggestions_and_csv_exports_keep_restricted_text_out(client):
+    import csv
+    import io
+
+    def suggestions(q, headers=None):
+        r = client.get("/api/suggest", params={"q": q}, headers=headers or {})
+        assert r.status_code == 200
+        return r.json()["suggestions"]
+
+    public = suggestions("开放")
+    assert public and not any(s.startswith("开放审核") for s in public)  # 开放审核… is printed only on a 控制 page
+    assert suggestions("开放审核") == [] and suggestions("内蒙古") == []
+    assert "开放审核制度" in suggestions("开放审核", STAFF) and suggestions("内蒙古", STAFF)
+    assert suggestions("檔案") == suggestions("档案") != []  # folded like queries
+    for s in public:  # each suggestion is a search that finds something the public may see
+        assert client.get("/api/search", params={"q": s}).json()["total"] > 0
+
+    r = client.get("/api/search.csv", params={"q": "档案", "limit": 1000})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.text.startswith("\ufeff档号,")
+    rows = list(csv.DictReader(io.StringIO(r.text.lstrip("\ufeff"))))
+    assert len(rows) == client.get("/api/search", params={"q": "档案"}).json()["total"] == 3
+    for ref, title in RESTRICTED.items():
+        assert ref not in r.text and title not in r.text
+    staff = client.get("/api/search.csv", params={"q": "开放审核制度"}, headers=STAFF).text
+    assert "J001-WS·2021-Y-BGS-0002" in staff
+    assert client.get("/api/search.csv", params={"q": "开放审核制度"}).text.count("\n") == 1  # the header only
+    assert client.get("/api/search.csv", params={"q": " "}).status_code == 400
+    assert client.get("/api/suggest", params={"q": "档" * 201}).status_code == 400
+
+
+@pytest.mark.slow
 def test_restricted_items_are_404_not_403(client):
     ref = "J001-WS·2021-Y-BGS-0002"
     for url in (f"/api/items/{ref}", f"/api/items/{ref}/pages/1", f"/api/items/{ref}/pages/1/image"):
@@ -126,12 +158,13 @@ def test_queries_are_logged_and_openapi_is_served(client, run):
     assert "/api/search" in spec["paths"] and client.get("/").text.count("档案全文检索") >= 1
 
 
-def test_an_index_changed_behind_the_store_answers_503_and_leaks_nothing(tmp_path, model_dir):
+def test_an_index_changed_behind_the_store_answers_503_and_leaks_nothing(tmp_path, model_dir, store_url):
     """A status withdrawn by hand in SQL (no journal row) leaves the index saying 开放: the API
-    refuses with 503 and a retry hint instead of showing the now-restricted text or failing with 500."""
+    refuses with 503 and a retry hint instead of showing the now-restricted text or failing with 500
+    (on both backends: PostgreSQL's index is beside it too)."""
     from .test_store_journal import OPEN, _filled
 
-    s = make_settings(tmp_path / "data", model_dir, db=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    s = make_settings(tmp_path / "data", model_dir, db=store_url)
     store = _filled(s.db_url)
     store.db.execute("UPDATE items SET open_status='控制' WHERE refcode=?", (OPEN,))
     store.close()

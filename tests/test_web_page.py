@@ -132,3 +132,35 @@ def test_a_segment_hit_opens_the_recording_at_its_second(site):
     assert state["lines"] >= 1 and state["now"] is not None
     assert abs(state["t"] - float(state["now"])) < 0.05
     assert abs(float(state["now"]) - start) < 0.01  # the segment the hit named is the one highlighted
+
+
+@pytest.mark.slow
+def test_suggestions_while_typing_and_the_csv_export(site):
+    """Typing offers continuations from text the user may see; 导出 CSV saves the current results."""
+    url, _ = site
+
+    async def script(page):
+        await page.goto(url + "/")
+        await page.js("localStorage.removeItem('dangan-token'); document.getElementById('token').value = ''")
+        typed = "document.getElementById('q').value = '开放'; " \
+                "document.getElementById('q').dispatchEvent(new Event('input'))"
+        options = "[...document.querySelectorAll('#suggestions option')].map(o => o.value)"
+        await page.js(typed)
+        public = await page.wait_for(f"(() => {{ const o = {options}; return o.length ? o : null; }})()")
+        await page.js(f"document.getElementById('token').value = '{TOKEN}'")
+        await page.js(typed)
+        staff = await page.wait_for(f"(() => {{ const o = {options}; return o.some(v => v.startsWith('开放审核')) ? o : null; }})()")
+        await page.js("document.getElementById('q').value = '档案'; document.querySelector('#search button').click()")
+        await page.wait_for("!document.getElementById('export').hidden")
+        await page.js("document.getElementById('export').click()")
+        table = await page.wait_for("(async () => { const a = document.getElementById('export-link');"
+                                    " return a.href ? await (await fetch(a.href)).text() : null; })()")
+        await page.screenshot(ARTIFACTS / "search-suggestions.png")
+        return public, staff, table
+
+    public, staff, table = run_in_browser(script)
+    assert public and not any(v.startswith("开放审核") for v in public)  # 开放审核… is on a 控制 page only
+    assert any(v.startswith("开放审核") for v in staff)
+    lines = table.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("档号,题名") and len(lines) == 3  # header + the two pages of the site's batch
+    assert "J001-WS·2021-Y-BGS-0002" in table  # staff: the 控制 page is in the export too

@@ -657,6 +657,11 @@ class SQLiteStore:
             ).fetchone()[0]
         self._doc_changed(db, doc_id, refcode, body)
 
+    def _index_many(self, db, rows) -> None:
+        """``_index`` for many (key, kind, refcode, page_no, body) rows; a backend may batch them."""
+        for row in rows:
+            self._index(db, *row)
+
     def _unindex(self, db, key: str) -> None:
         old = db.execute("SELECT id, refcode FROM docs WHERE key=?", (key,)).fetchone()
         if old:

@@ -21,14 +21,16 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 
 from pipeline.config import Settings
 from pipeline.index.query import QueryError
 from pipeline.index.tantivy_index import IndexBusy
 from pipeline.search import Filters, SearchRequest, page_detail, search
+from pipeline.search_export import hits_csv
 from pipeline.store import open_store
 from pipeline.store.sqlite import IndexInconsistent
+from pipeline.suggest import suggest
 
 STATIC = Path(__file__).parent / "static"
 
@@ -81,10 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
-    @app.get("/api/search", summary="Search pages and recording segments")
-    def api_search(
-        role: Role,
-        q: Annotated[str, Query(description="words (AND), OR, -word / NOT word, \"phrase\"", max_length=10_000)],
+    def search_filters(
         fonds: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI reads the default, never mutates it)
         year_from: int | None = None,
         year_to: int | None = None,
@@ -92,21 +91,58 @@ def create_app(settings: Settings) -> FastAPI:
         kind: Annotated[list[str], Query(description="page or segment")] = [],  # noqa: B006
         open_status: Annotated[list[str], Query()] = [],  # noqa: B006
         batch: str | None = None,
+    ) -> Filters:
+        return Filters(tuple(fonds), year_from, year_to, tuple(retention), tuple(kind), tuple(open_status), batch)
+
+    QueryText = Annotated[str, Query(description="words (AND), OR, -word / NOT word, \"phrase\"", max_length=10_000)]
+    SearchFilters = Annotated[Filters, Depends(search_filters)]
+
+    def _search(req: SearchRequest):
+        try:
+            with open_store(settings.db_url) as store:
+                return search(store, settings, req)
+        except QueryError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    @app.get("/api/search", summary="Search pages and recording segments")
+    def api_search(
+        role: Role,
+        q: QueryText,
+        filters: SearchFilters,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     ) -> dict:
-        req = SearchRequest(q, role, Filters(tuple(fonds), year_from, year_to, tuple(retention), tuple(kind),
-                                             tuple(open_status), batch), limit, offset)
-        try:
-            with open_store(settings.db_url) as store:
-                out = search(store, settings, req).as_dict(api=True)
-        except QueryError as exc:
-            raise HTTPException(400, str(exc)) from None
+        out = _search(SearchRequest(q, role, filters, limit, offset)).as_dict(api=True)
         for hit in out["hits"]:
             for key in ("image_url", "audio_url"):
                 if key in hit:
                     hit[key] = signed(hit[key], role)
         return out
+
+    @app.get("/api/search.csv", summary="Search results as a CSV table (UTF-8 with BOM)",
+             response_class=PlainTextResponse)
+    def api_search_csv(
+        role: Role,
+        q: QueryText,
+        filters: SearchFilters,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    ) -> PlainTextResponse:
+        table = hits_csv(_search(SearchRequest(q, role, filters, limit, offset)))
+        return PlainTextResponse(table, media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": "attachment; filename=\"dangan-search.csv\""})
+
+    @app.get("/api/suggest", summary="How visible text continues what was typed (for the search box)")
+    def api_suggest(
+        role: Role,
+        q: Annotated[str, Query(max_length=200)],
+        limit: Annotated[int, Query(ge=1, le=20)] = 8,
+    ) -> dict:
+        try:
+            with open_store(settings.db_url) as store:
+                return {"q": q, "suggestions": suggest(store, settings, role, q, limit)}
+        except QueryError as exc:
+            raise HTTPException(400, str(exc)) from None
 
     def _visible(role: str, refcode: str, page_no: int | None = None) -> dict:
         with open_store(settings.db_url) as store:
