@@ -108,9 +108,11 @@ def _box(store: SQLiteStore, refcode: str, page_no: int, words: list[str]) -> tu
     return None
 
 
-def _html_snippet(body: str, words: list[str], width: int) -> str:
+def _snippets(body: str, words: list[str], width: int) -> tuple[str, str]:
+    """The snippet as text (the hit in 【】) and as HTML (escaped, the hit in <mark>), found once."""
     marked = snippet(body, words, width, mark=("\x00", "\x01"))  # control characters never occur in OCR text
-    return html.escape(marked).replace("\x00", "<mark>").replace("\x01", "</mark>")
+    return (marked.replace("\x00", "【").replace("\x01", "】"),
+            html.escape(marked).replace("\x00", "<mark>").replace("\x01", "</mark>"))
 
 
 def search(store: SQLiteStore, settings: Settings, req: SearchRequest) -> SearchResponse:
@@ -126,10 +128,9 @@ def search(store: SQLiteStore, settings: Settings, req: SearchRequest) -> Search
     words = query.highlight_words
     hits = []
     for r in found["rows"]:
+        text, marked = _snippets(r["body"], words, settings.search.snippet_chars)
         common = dict(kind=r["kind"], refcode=r["refcode"], title=r["title"] or "", fonds=r["fonds"], year=r["year"],
-                      retention=r["retention"], open_status=r["open_status"],
-                      snippet=snippet(r["body"], words, settings.search.snippet_chars),
-                      snippet_html=_html_snippet(r["body"], words, settings.search.snippet_chars),
+                      retention=r["retention"], open_status=r["open_status"], snippet=text, snippet_html=marked,
                       score=round(-r["score"], 4))
         if r["kind"] == "page":
             hits.append(Hit(**common, page=r["page_no"], image_path=r["image_path"],

@@ -138,3 +138,28 @@ def test_reindex_cli_check_exits_16_until_rebuilt(store_url, tmp_path):
     assert res.exit_code == 0 and "1 changed" in res.output, res.output
     res = CliRunner().invoke(cli, ["reindex", "--check"], env=env)
     assert res.exit_code == 0 and "0 disagree" in res.output, res.output
+
+
+def test_every_set_of_statuses_sees_exactly_its_docs(store_url):
+    """The role's limit is built differently depending on how many statuses it bars (none, a few,
+    most): every subset of five statuses sees exactly its own docs, in rows, totals and facets."""
+    from itertools import combinations
+
+    statuses = ["开放", "控制", "未审核", "待定", ""]
+    store = open_store(store_url)
+    with store.tx() as db:
+        for n, status in enumerate(statuses):
+            for k in range(n + 1):  # status n has n+1 docs: counts tell statuses apart
+                ref = f"J001-WS·2021-Y-BGS-{n:02d}{k:02d}"
+                db.execute("INSERT INTO items(refcode, fonds, year, open_status, updated_at) VALUES (?,?,?,?,?)",
+                           (ref, "J001", 2021, status, "t"))
+                store._index(db, f"page:{ref}:1", "page", ref, 1, f"档案{status}第{k}页")
+    for size in range(1, len(statuses) + 1):
+        for allowed in combinations(statuses, size):
+            for q, less in (("档案", 0), ("档", 0), ("档案 -第0页", 1)):  # -第0页: one doc fewer per status
+                want = {s: n for s in allowed if (n := statuses.index(s) + 1 - less)}
+                found = store.search(parse(q), list(allowed), Filters(), limit=100)
+                assert found["total"] == sum(want.values()) == len(found["rows"]), (allowed, q)
+                assert {r["open_status"] for r in found["rows"]} == set(want), (allowed, q)
+                assert found["facets"]["open_status"] == want, (allowed, q)
+    store.close()
