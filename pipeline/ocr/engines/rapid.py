@@ -72,15 +72,7 @@ class RapidOcrEngine(PaddleOcrEngine):
 
     @classmethod
     def describe(cls, settings: Settings) -> dict:
-        paths = resolve(settings.ocr.models, settings.model_dir)
-        return {
-            "engine": cls.name,
-            "rapidocr_onnxruntime": version("rapidocr-onnxruntime"),
-            "onnxruntime": version("onnxruntime"),
-            "models": paths.name,
-            "model_sha256": paths.digests(),
-            "params": cls._params(settings),
-            "db": DB_PARAMS,
-            "vertical_lines": settings.ocr.vertical_lines,
-            "punctuation": "restore-v1",
-        }
+        # The default engine's record (models, params, layout) with this engine's runner in place of paddleocr.
+        out = super().describe(settings)
+        del out["paddleocr"]
+        return out | {"engine": cls.name, "rapidocr_onnxruntime": version("rapidocr-onnxruntime"), "db": DB_PARAMS}
