@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pipeline.index.query import Query
+from pipeline.index.query import FACETS, Query
 from pipeline.index.tantivy_index import IndexDoc, SearchIndex
 from pipeline.index.text import compact_chars
 
@@ -176,9 +176,15 @@ def check(db: sqlite3.Connection, index: SearchIndex) -> list[tuple[str, str]]:
     applied first: they are the normal way the two come to agree."""
     catch_up(db, index, wait_s=30)
     want = {r[0]: (r[1], IndexDoc(*r, chars="").fingerprint()) for r in db.execute(_DOCS)}
+    return disagreements(want, index.entries())
+
+
+def disagreements(want: dict[int, tuple[str, int]], entries) -> list[tuple[str, str]]:
+    """(key, reason) per doc whose index entries (``(id, fingerprint)`` pairs) differ from ``want``
+    (id → (key, fingerprint) from the store): twice, extra, different or missing."""
     problems: list[tuple[str, str]] = []
     seen: set[int] = set()
-    for doc_id, fp in index.entries():
+    for doc_id, fp in entries:
         if doc_id in seen:
             problems.append((want.get(doc_id, (f"#{doc_id}",))[0], "in the search index twice"))
         elif doc_id not in want:
@@ -188,6 +194,20 @@ def check(db: sqlite3.Connection, index: SearchIndex) -> list[tuple[str, str]]:
         seen.add(doc_id)
     problems += [(key, "not in the search index") for doc_id, (key, _) in want.items() if doc_id not in seen]
     return sorted(problems)
+
+
+def merge_fresh(found, fresh: list[IndexDoc], estimate, offset: int, limit: int):
+    """The index's answer (``found``) and the pending docs that match (``fresh``) as one: total, facet
+    counts and the ranked page of (negated score, doc id); pending docs get an estimated score."""
+    facets = found.facets
+    for d in fresh:
+        for name in FACETS:
+            value = getattr(d, name)
+            if value is not None:
+                facets[name][value] = facets[name].get(value, 0) + 1
+    ranked = sorted([(-score, i) for i, score in found.top]
+                    + [(-estimate(d.chars), d.id) for d in fresh])[offset : offset + limit]
+    return found.total + len(fresh), facets, ranked
 
 
 def hits(found: list[IndexDoc], query: Query) -> list[IndexDoc]:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pipeline.index.tantivy_index import IndexDoc, SearchIndex
 from pipeline.index.text import compact_chars
-from pipeline.store.journal import Pending, hits  # noqa: F401  (the same brute force for pending docs)
+from pipeline.store.journal import Pending, disagreements, hits, merge_fresh  # noqa: F401  (as on SQLite)
 
 log = logging.getLogger(__name__)
 
@@ -172,15 +172,4 @@ def check(store, index: SearchIndex) -> list[tuple[str, str]]:
     """As ``journal.check``: every doc whose copy in the index disagrees with the store."""
     catch_up(store, index, wait_s=30)
     want = {r[0]: (r[1], IndexDoc(*r, chars="").fingerprint()) for r in store.db.execute(_DOCS).fetchall()}
-    problems: list[tuple[str, str]] = []
-    seen: set[int] = set()
-    for doc_id, fp in index.entries():
-        if doc_id in seen:
-            problems.append((want.get(doc_id, (f"#{doc_id}",))[0], "in the search index twice"))
-        elif doc_id not in want:
-            problems.append((f"#{doc_id}", "in the search index but not in the store"))
-        elif want[doc_id][1] != fp:
-            problems.append((want[doc_id][0], "index entries differ from the text"))
-        seen.add(doc_id)
-    problems += [(key, "not in the search index") for doc_id, (key, _) in want.items() if doc_id not in seen]
-    return sorted(problems)
+    return disagreements(want, index.entries())

@@ -274,15 +274,8 @@ class PostgresStore(SQLiteStore):
         pending = pg_journal.docs(self.db, maybe, " AND ".join(where), args, with_body=False) \
             if maybe.ids or maybe.refcodes else []
         fresh = pg_journal.hits(pending, query)
-        total, facets = found.total + len(fresh), found.facets
         estimate = self.index.estimator(s, query) if fresh else None
-        for d in fresh:
-            for name in FACETS:
-                value = getattr(d, name)
-                if value is not None:
-                    facets[name][value] = facets[name].get(value, 0) + 1
-        ranked = sorted([(-score, i) for i, score in found.top]
-                        + [(-estimate(d.chars), d.id) for d in fresh])[offset : offset + limit]
+        total, facets, ranked = pg_journal.merge_fresh(found, fresh, estimate, offset, limit)
         rows = {r["id"]: dict(r) for r in self.db.execute(
             """SELECT d.id, d.key, d.kind, d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.retention,
                       i.open_status, p.image_path, s.file_path, s.file_start_ms, s.start_ms, s.end_ms, a.part
