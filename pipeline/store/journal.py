@@ -101,13 +101,19 @@ def docs(db: sqlite3.Connection, p: Pending, where: str = "", args: tuple | list
     if p.refcodes:
         rows += db.execute(f"{_DOCS} WHERE d.refcode IN (SELECT value FROM json_each(?)){extra}",
                            [json.dumps(sorted(p.refcodes)), *args]).fetchall()
+    return index_docs(rows, p.ids)
+
+
+def index_docs(rows, known: dict) -> list[IndexDoc]:
+    """Store rows as index docs, once each (a doc may come by id and by item); ``known`` holds the
+    compact text the journal already has, by id, so it is not folded again."""
     seen: set[int] = set()
     out = []
     for r in rows:
         if r[0] in seen:
             continue
         seen.add(r[0])
-        chars = p.ids.get(r[0])
+        chars = known.get(r[0])
         out.append(IndexDoc(*r, chars=compact_chars(r[8]) if chars is None else chars))
     return out
 

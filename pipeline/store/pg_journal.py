@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pipeline.index.tantivy_index import IndexDoc, SearchIndex
 from pipeline.index.text import compact_chars
-from pipeline.store.journal import Pending, disagreements, hits, merge_fresh  # noqa: F401  (as on SQLite)
+from pipeline.store.journal import Pending, disagreements, hits, index_docs, merge_fresh  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +96,7 @@ def docs(db, p: Pending, where: str = "", args: tuple | list = (), with_body: bo
     rows = db.execute(f"{ids_sql} WHERE d.id = ANY(?){extra}", [list(p.ids), *args]).fetchall() if p.ids else []
     if p.refcodes:
         rows += db.execute(f"{_DOCS} WHERE d.refcode = ANY(?){extra}", [sorted(p.refcodes), *args]).fetchall()
-    seen: set[int] = set()
-    out = []
-    for r in rows:
-        if r[0] in seen:
-            continue
-        seen.add(r[0])
-        chars = p.ids.get(r[0])
-        out.append(IndexDoc(*r, chars=compact_chars(r[8]) if chars is None else chars))
-    return out
+    return index_docs(rows, p.ids)
 
 
 def catch_up(store, index: SearchIndex, wait_s: float) -> int:

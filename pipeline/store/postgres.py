@@ -26,7 +26,7 @@ from pipeline.index.query import FACETS
 from pipeline.index.tantivy_index import IndexBusy, SearchIndex
 from pipeline.index.text import compact_chars
 from pipeline.store import pg_journal
-from pipeline.store.sqlite import MIGRATIONS, QUERY_LOG, SCHEMA, IndexInconsistent, SQLiteStore, now
+from pipeline.store.sqlite import MIGRATIONS, QUERY_LOG, SCHEMA, SQLiteStore, now
 
 try:
     import psycopg
@@ -284,19 +284,7 @@ class PostgresStore(SQLiteStore):
                LEFT JOIN segments s ON s.key = d.key
                LEFT JOIN av a ON a.file_path = s.file_path
                WHERE d.id = ANY(?)""", [[i for _, i in ranked]]).fetchall()} if ranked else {}
-        out = []
-        for score, i in ranked:
-            r = rows.get(i)
-            if r is None:  # removed behind the journal's back: nothing of it to show
-                log.error("search index holds doc #%s the store does not; run `dangan reindex`", i)
-                continue
-            if r["open_status"] not in statuses:
-                raise IndexInconsistent(f"the search index disagrees with the store (doc #{i}); run `dangan reindex`")
-            del r["id"]
-            out.append({**r, "score": score})
-        return {"total": total, "rows": out,
-                "facets": {f: {str(v): n for v, n in sorted(facets[f].items(), key=lambda kv: (-kv[1], kv[0]))}
-                           for f in FACETS}}
+        return self._answer(ranked, rows, statuses, total, facets)
 
     def _check_entries(self, docs: list) -> list[tuple[str, str]]:
         return pg_journal.check(self, self.index)

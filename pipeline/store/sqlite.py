@@ -706,6 +706,12 @@ class SQLiteStore:
                LEFT JOIN segments s ON s.key = d.key
                LEFT JOIN av a ON a.file_path = s.file_path
                WHERE d.id IN (SELECT value FROM json_each(?))""", [json.dumps([i for _, i in ranked])])}
+        return self._answer(ranked, rows, statuses, total, facets)
+
+    @staticmethod
+    def _answer(ranked, rows: dict, statuses: list[str], total: int, facets: dict) -> dict:
+        """The search's answer from the ranked ids and their store rows, checking each row's access
+        once more: a row the role may not see means the index and the store disagree."""
         out = []
         for score, i in ranked:
             r = rows.get(i)
