@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from pipeline.errors import ModelNotFound
@@ -163,3 +164,25 @@ def test_detector_keeps_its_memory_arena_and_the_recogniser_does_not(engine):
     det = engine._ocr.text_detector.predictor.get_session_options()
     rec = engine._ocr.text_recognizer.predictor.get_session_options()
     assert det.enable_cpu_mem_arena and not rec.enable_cpu_mem_arena
+
+
+def test_an_upright_box_is_cut_as_the_warp_would_cut_it():
+    """crop_box copies an upright whole-pixel box instead of warping it: the same pixels."""
+    import cv2
+
+    from pipeline.ocr.engines.paddle import crop_box
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (120, 200, 3), dtype=np.uint8)
+
+    def warped(box):
+        w = int(max(np.linalg.norm(box[0] - box[1]), np.linalg.norm(box[2] - box[3])))
+        h = int(max(np.linalg.norm(box[0] - box[3]), np.linalg.norm(box[1] - box[2])))
+        m = cv2.getPerspectiveTransform(box, np.float32([[0, 0], [w, 0], [w, h], [0, h]]))
+        return cv2.warpPerspective(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
+
+    for box in (np.float32([[10, 20], [150, 20], [150, 60], [10, 60]]),  # upright: copied
+                np.float32([[0, 0], [200, 0], [200, 120], [0, 120]]),  # the whole image
+                np.float32([[10, 20], [150, 25], [148, 65], [8, 60]]),  # tilted: warped
+                np.float32([[10.5, 20], [150.5, 20], [150.5, 60], [10.5, 60]])):  # between pixels: warped
+        assert np.array_equal(crop_box(image, box), warped(box))

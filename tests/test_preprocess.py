@@ -170,3 +170,26 @@ def test_an_upright_vertical_page_is_read_with_one_probe_and_its_lines_handed_on
     assert (o.angle, o.vertical) == (0, True) and o.lines is None and len(calls) == 2
     o, calls = orientation("rot90")
     assert (o.angle, o.vertical) == (270, False) and o.lines is None and len(calls) == 4
+
+
+@pytest.mark.parametrize("seed", [100, 101, 104, 111])
+def test_seals_are_found_at_300_dpi_from_every_4th_pixel(seed):
+    """The sampled search finds each seal whole (bare samples once broke a ring into pieces), and the
+    mask is exact: red pixels inside the seal, nothing outside it."""
+    from pipeline.preprocess.clean import find_seals, red_ink
+
+    arr = _arr(make_page("seal", seed, dpi=300))
+    mask, boxes = find_seals(arr, 300)
+    assert len(boxes) == 1
+    x0, y0, x1, y1 = boxes[0]
+    assert 0.5 * 300 <= x1 - x0 <= 2.5 * 300 and 0.75 <= (x1 - x0) / (y1 - y0) <= 1.33
+    red = red_ink(arr) > 0
+    assert np.array_equal(mask[y0:y1, x0:x1], red[y0:y1, x0:x1]) and not mask.sum() - mask[y0:y1, x0:x1].sum()
+    assert red[y0:y1, x0:x1].sum() >= 0.95 * red.sum()  # the whole seal is inside its box
+
+
+def test_speck_density_tells_a_dusty_page_from_a_clean_one():
+    from pipeline.preprocess.clean import speck_density
+
+    assert speck_density(_arr(make_page("noisy", 100, dpi=300)), 300) > 100
+    assert speck_density(_arr(make_page("horizontal", 100, dpi=300)), 300) < 5

@@ -46,9 +46,14 @@ def unevenness(bg: np.ndarray) -> float:
 
 def flatten_background(image: np.ndarray, window: int, bg: np.ndarray | None = None) -> np.ndarray:
     """Divide each channel by its local background (``background``, computed here if not given)."""
-    bg = background(*shrink(image), window) if bg is None else bg
-    bg = cv2.resize(bg, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
-    return cv2.divide(image, np.maximum(bg, 1), scale=255)  # saturating uint8: no float copies
+    if bg is None:
+        # The background is a dilation's maximum, then a blur: a plain every-n-th-pixel copy
+        # serves as well as an averaged one (within 1 grey level) in a sixth of the time.
+        f = max(1, max(image.shape[:2]) // 1000)
+        bg = background(cv2.resize(image, None, fx=1 / f, fy=1 / f, interpolation=cv2.INTER_NEAREST), f, window)
+    # Kept >= 1 at the small size: interpolating values >= 1 cannot give 0 (a full-size maximum cost 10 ms).
+    bg = cv2.resize(np.maximum(bg, 1), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return cv2.divide(image, bg, scale=255)  # saturating uint8: no float copies
 
 
 def otsu_u8(hist: np.ndarray) -> float:
@@ -61,31 +66,38 @@ def otsu_u8(hist: np.ndarray) -> float:
     return float(np.nanargmax(np.nan_to_num(between, nan=-1.0)))
 
 
-def stretch_contrast(image: np.ndarray, low_percentile: float = 0.5) -> tuple[np.ndarray, float, float]:
+def stretch_contrast(image: np.ndarray, low_percentile: float = 0.5,
+                     g: np.ndarray | None = None) -> tuple[np.ndarray, float, float]:
     """Levels: the darkest ink to black, and everything lighter than a white point to white.
 
     The white point lies halfway from the ink/paper threshold (Otsu, on the
     flattened page) to white: faint show-through of the verso and grey stain edges are lighter
-    than that and vanish, faded ink is darker and stays. One histogram gives both levels.
+    than that and vanish, faded ink is darker and stays. One histogram gives both levels, taken
+    from every other row and column (``g``: the image's grey copy, if the caller has one): a
+    quarter of the pixels give the same levels in a third of the time.
     """
-    hist = cv2.calcHist([grey(image)], [0], None, [256], [0, 256]).ravel()
+    g = grey(image) if g is None else g
+    hist = cv2.calcHist([np.ascontiguousarray(g[::2, ::2])], [0], None, [256], [0, 256]).ravel()
     cdf = np.cumsum(hist)
     low = float(np.searchsorted(cdf, low_percentile / 100 * cdf[-1]))
     if low >= 200:  # a blank page: nothing to stretch
         return image, low, 255.0
     otsu = otsu_u8(hist)
     white = float(min(250.0, otsu + 0.5 * (255 - otsu)))
-    x = np.arange(256, dtype=np.float32)
-    lut = np.clip((x - low) * 255.0 / max(white - low, 1.0), 0, 255).astype(np.uint8)
-    return cv2.LUT(image, lut), low, white
+    # (x - low) * gain, saturated to 0..255 on every channel: one pass, twice as fast as cv2.LUT.
+    gain = 255.0 / max(white - low, 1.0)
+    return cv2.addWeighted(image, gain, image, 0.0, -low * gain), low, white
 
 
 def speck_density(image: np.ndarray, dpi: float) -> float:
     """Isolated dark specks (dust, scanner noise) per square inch: tiny connected components."""
     h, w = image.shape[:2]
-    middle = image[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]  # a quarter of the page is a fair sample
+    # An eighth of the page, its middle, is a fair sample: dusty pages measure hundreds of specks
+    # per square inch, clean ones under 1.
+    middle = image[3 * h // 8 : 5 * h // 8, w // 4 : 3 * w // 4]
     _, ink = cv2.threshold(grey(middle), 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    # Grana's block-based labelling: the same components, their statistics 2.7x faster than the default.
+    _, _, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(ink, 8, cv2.CV_32S, cv2.CCL_GRANA)
     tiny = int((stats[1:, cv2.CC_STAT_AREA] <= max(2, (dpi / 100) ** 2 * 2)).sum())
     return tiny / max(middle.shape[0] * middle.shape[1] / dpi / dpi, 1e-6)
 
@@ -98,12 +110,22 @@ def find_seals(image: np.ndarray, dpi: float) -> tuple[np.ndarray, list[tuple[in
     """
     if image.ndim != 3:
         return np.zeros(image.shape[:2], bool), []
-    red = red_ink(image)
     f = 4  # find the shapes on a quarter-size mask (any red in a 4x4 block counts)
-    small = cv2.resize(red, None, fx=1 / f, fy=1 / f, interpolation=cv2.INTER_AREA)
+    # Red is looked for in every ``step``-th pixel first (at 300 dpi every 4th, 1/75 inch apart), each
+    # red sample widened by one: as any red in a block did at full size, it keeps a seal's ring in
+    # one piece (bare samples broke it on 1 of 2 bench pages). Then exactly, inside the seals found:
+    # most pages have none.
+    step = 4 if dpi >= 300 else 2 if dpi >= 150 else 1
+    if step == 1:
+        small = red_ink(image)
+    else:
+        sample = cv2.resize(image, None, fx=1 / step, fy=1 / step, interpolation=cv2.INTER_NEAREST)
+        small = cv2.dilate(red_ink(sample), np.ones((3, 3), np.uint8))
+    if step < f:
+        small = cv2.resize(small, None, fx=step / f, fy=step / f, interpolation=cv2.INTER_AREA)
     k = max(3, int(dpi / 12 / f) | 1)
     closed = cv2.morphologyEx((small > 0).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(closed)
+    n, _, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(closed, 8, cv2.CV_32S, cv2.CCL_GRANA)
     boxes = []
     for x, y, w, h, _area in stats[1:n]:
         w_in, h_in = w * f / dpi, h * f / dpi
@@ -111,7 +133,7 @@ def find_seals(image: np.ndarray, dpi: float) -> tuple[np.ndarray, list[tuple[in
             boxes.append((int(x * f), int(y * f), int((x + w) * f), int((y + h) * f)))
     mask = np.zeros(image.shape[:2], bool)
     for x0, y0, x1, y1 in boxes:
-        mask[y0:y1, x0:x1] = red[y0:y1, x0:x1] > 0
+        mask[y0:y1, x0:x1] = red_ink(image[y0:y1, x0:x1]) > 0
     return mask, boxes
 
 
@@ -130,7 +152,11 @@ def mask_seals(image: np.ndarray, dpi: float) -> tuple[np.ndarray, list]:
     if not boxes:
         return image, []
     out = image.copy()
-    out[cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = 255
+    h, w = mask.shape
+    for x0, y0, x1, y1 in boxes:  # only around the seals: a full-page dilation and mask cost ~15 ms
+        x0, y0, x1, y1 = max(0, x0 - 1), max(0, y0 - 1), min(w, x1 + 1), min(h, y1 + 1)
+        region = cv2.dilate(mask[y0:y1, x0:x1].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        out[y0:y1, x0:x1][region] = 255
     return out, boxes
 
 

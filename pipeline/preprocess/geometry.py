@@ -5,6 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+# Ink pixels the skew search looks at (a random subset of a dense page): 30,000 find the same angles
+# as 60,000 on the bench pages in half the time.
+_SKEW_POINTS = 30_000
+
 
 def grey(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
@@ -27,15 +31,16 @@ def paper_colour(image: np.ndarray) -> tuple[int, ...]:
     return tuple(int(v) for v in np.median(bright, axis=0))
 
 
-def find_border(image: np.ndarray, dark_fraction: float = 0.6) -> tuple[int, int, int, int]:
+def find_border(image: np.ndarray, dark_fraction: float = 0.6, g: np.ndarray | None = None) -> tuple[int, int, int, int]:
     """The sheet inside dark scanner-lid edges: (x0, y0, x1, y1).
 
     An edge row or column belongs to the border while most of its pixels are far darker than the
-    paper; we stop at the first row that is mostly paper, so text is never cut.
+    paper; we stop at the first row that is mostly paper, so text is never cut. ``g``: the image's
+    grey copy, if the caller has one.
     """
-    g = grey(image)
+    g = grey(image) if g is None else g
     h, w = g.shape
-    level = percentile_u8(g, 90)
+    level = percentile_u8(np.ascontiguousarray(g[::2, ::2]), 90)  # a quarter of the pixels: the same level
     # The dark mask as 0/1 bytes and its row/column means with cv2.reduce: no full-page bool or
     # float arrays.
     _, dark = cv2.threshold(g, np.ceil(0.5 * level) - 1, 1, cv2.THRESH_BINARY_INV)
@@ -59,39 +64,53 @@ def measure_skew(image: np.ndarray, max_angle: float = 10.0) -> tuple[float, flo
 
     Projection profiles: ink pixels rotated by a trial angle are binned into rows (and columns, for
     vertical text); the angle that makes the profile sharpest (largest variance) is the skew.
-    Coarse search, then fine, on the ink of a page scaled to ~1000 px.
+    Coarse search, then fine, on the ink of a page scaled to 1,000-1,500 px.
     """
     g = grey(image)
-    scale = 1000 / max(g.shape)
-    if scale < 1:
+    if max(g.shape) > 1500:  # a copy already shrunk to 1,000-1,500 px is measured as it is
+        scale = 1000 / max(g.shape)
         g = cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     _, ink = cv2.threshold(g, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     ys, xs = np.nonzero(ink)
     if len(xs) < 200:
         return 0.0, 0.0
-    if len(xs) > 60_000:  # a random subset keeps the search fast on dense pages
-        pick = np.random.default_rng(0).choice(len(xs), 60_000, replace=False)
+    if len(xs) > _SKEW_POINTS:  # a random subset keeps the search fast on dense pages
+        pick = np.random.default_rng(0).choice(len(xs), _SKEW_POINTS, replace=False)
         xs, ys = xs[pick], ys[pick]
     xs = xs.astype(np.float32) - g.shape[1] / 2
     ys = ys.astype(np.float32) - g.shape[0] / 2
+    # Every point lies within half the diagonal (< 0.71 of the long side) of the centre, so after
+    # any rotation its bin is inside [0, n_bins): no clipping needed.
     n_bins = int(max(g.shape) * 1.5)
+    middle = np.float32(n_bins / 2)
 
-    def score(deg: float) -> float:
-        a = np.deg2rad(deg)
-        c, s = np.cos(a), np.sin(a)
-        yr = ys * c + xs * s  # y after rotating the page by -deg
-        xr = xs * c - ys * s
-        hy = np.bincount((yr + n_bins / 2).astype(np.int32).clip(0, n_bins - 1), minlength=n_bins)
-        hx = np.bincount((xr + n_bins / 2).astype(np.int32).clip(0, n_bins - 1), minlength=n_bins)
-        return float(max((hy.astype(np.float64) ** 2).sum(), (hx.astype(np.float64) ** 2).sum()))
+    def scores(degs: np.ndarray) -> np.ndarray:
+        """Profile sharpness at each trial angle (float32 throughout: float64 trig values would
+        make every product a float64 copy, 2.5x slower)."""
+        out = np.empty(len(degs))
+        for i, deg in enumerate(degs):
+            a = np.deg2rad(deg)
+            c, s = np.float32(np.cos(a)), np.float32(np.sin(a))
+            yr = ys * c  # y after rotating the page by -deg
+            yr += xs * s
+            yr += middle
+            xr = xs * c  # x likewise
+            xr -= ys * s
+            xr += middle
+            hy = np.bincount(yr.astype(np.int32), minlength=n_bins)
+            hx = np.bincount(xr.astype(np.int32), minlength=n_bins)
+            out[i] = max(int(np.dot(hy, hy)), int(np.dot(hx, hx)))
+        return out
 
     coarse = np.arange(-max_angle, max_angle + 1e-6, 0.5)
-    scores = [score(a) for a in coarse]
-    best = float(coarse[int(np.argmax(scores))])
-    fine = np.arange(best - 0.5, best + 0.5 + 1e-6, 0.05)
-    fine_scores = [score(a) for a in fine]
+    coarse_scores = scores(coarse)
+    best = float(coarse[int(np.argmax(coarse_scores))])
+    # The profile's peak is narrower than the coarse step but lies within half a step of the best
+    # coarse angle: the fine search covers a little more than that.
+    fine = np.arange(best - 0.3, best + 0.3 + 1e-6, 0.05)
+    fine_scores = scores(fine)
     angle = float(fine[int(np.argmax(fine_scores))])
-    strength = max(fine_scores) / (np.median(scores) or 1.0)
+    strength = float(fine_scores.max() / (np.median(coarse_scores) or 1.0))
     return angle, strength
 
 

@@ -61,21 +61,21 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
         return Prepared(img, img, steps, orientation)
 
     # Borders are found at full size (exact, and cheap); skew, paper colour and background are
-    # estimated on one copy shrunk by a whole-number factor to about 1,000 px, kept in step with the
-    # page's geometry.
-    small, factor = None, 1
+    # estimated on one grey copy shrunk by a whole-number factor to about 1,000 px, kept in step
+    # with the page's geometry. The page is made grey once; colour is needed only where a stained
+    # page's background is divided out, channel by channel.
+    g = geometry.grey(img)
     if cfg.border_crop:
         t = time.perf_counter()
-        x0, y0, x1, y1 = geometry.find_border(img)
+        x0, y0, x1, y1 = geometry.find_border(img, g=g)
         if (x0, y0, x1, y1) != (0, 0, img.shape[1], img.shape[0]):
-            img = img[y0:y1, x0:x1]
+            img, g = img[y0:y1, x0:x1], g[y0:y1, x0:x1]
             steps.append(Step("border_crop", {"box": [x0, y0, x1, y1]}, time.perf_counter() - t))
 
     window = int(dpi / 2)
-    bg = None  # the background of `small`, once estimated
+    small, factor, bg = None, 1, None  # the shrunk grey copy, and its background once estimated
     if cfg.deskew or cfg.clean_background:
-        small, factor = clean.shrink(img)
-    paper = geometry.paper_colour(small if small is not None else img)
+        small, factor = clean.shrink(g)
     if cfg.deskew:
         t = time.perf_counter()
         # Measured on the shrunk copy with its background divided out: on stained or faded paper
@@ -86,8 +86,9 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
         angle = float(angle)
         applied = abs(angle) >= cfg.deskew_min_angle
         if applied:
-            img = geometry.rotate(img, -angle, paper)  # turn the skew back
-            small, factor = clean.shrink(img)
+            img = geometry.rotate(img, -angle, geometry.paper_colour(img))  # turn the skew back
+            g = geometry.grey(img)
+            small, factor = clean.shrink(g)
             bg = None
         steps.append(Step("deskew", {"angle": round(angle, 2), "strength": round(float(strength), 2), "applied": applied},
                           time.perf_counter() - t))
@@ -102,8 +103,10 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
         # full-page division on clean paper (most pages), do it on stained or unevenly lit ones.
         flatten = uneven > cfg.flatten_min_unevenness
         if flatten:
-            ocr_img = clean.flatten_background(ocr_img, window, bg)
-        ocr_img, black, white = clean.stretch_contrast(ocr_img)
+            colour = ocr_img.ndim == 3
+            ocr_img = clean.flatten_background(ocr_img, window, None if colour else bg)
+            g = geometry.grey(ocr_img)
+        ocr_img, black, white = clean.stretch_contrast(ocr_img, g=g)
         steps.append(Step("clean_background", {"window_px": window | 1, "unevenness": round(uneven, 3),
                                                "flattened": flatten, "black_level": round(black, 1),
                                                "white_level": round(white, 1)}, time.perf_counter() - t))

@@ -39,6 +39,12 @@ def crop_box(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     w = int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3])))
     h = int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))
     w, h = max(w, 1), max(h, 1)
+    (x0, y0), (x1, _), (_, y1) = pts[0], pts[1], pts[2]
+    if (pts == np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])).all() and (pts == np.round(pts)).all() \
+            and x0 >= 0 and y0 >= 0 and y0 + h <= image.shape[0] and x0 + w <= image.shape[1]:
+        # An upright box on whole pixels (most boxes on a deskewed page): the warp would be a
+        # plain translation, its cubic weights 1 and 0, so the copy is the same pixels, ~20x faster.
+        return image[int(y0) : int(y0) + h, int(x0) : int(x0) + w].copy()
     dst = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
     m = cv2.getPerspectiveTransform(pts, dst)
     return cv2.warpPerspective(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
@@ -170,10 +176,11 @@ class PaddleOcrEngine(OcrEngine):
         return out
 
     # -- the engine interface --------------------------------------------------------------
-    def _crops(self, bgr: np.ndarray, boxes: list, vertical: bool) -> list[np.ndarray]:
+    def _crops(self, bgr: np.ndarray, boxes: list, vertical: bool, cut: list | None = None) -> list[np.ndarray]:
+        """The recogniser's input for each box; ``cut``: the boxes already cut out of ``bgr``."""
         crops = []
-        for box in boxes:
-            crop = crop_box(bgr, box)
+        for i, box in enumerate(boxes):
+            crop = cut[i] if cut is not None else crop_box(bgr, box)
             if is_tall(crop):
                 crop = restack(crop) if vertical and self.restack else np.ascontiguousarray(np.rot90(crop))
             crops.append(crop)
@@ -209,10 +216,13 @@ class PaddleOcrEngine(OcrEngine):
         if not boxes:
             return Orientation(scores={"boxes": 0}, boxes=[], lines=[])
         found = list(boxes)
-        largest = sorted(range(len(found)), key=lambda i: -cv2.contourArea(found[i].astype(np.float32)))[:PROBE_BOXES]
+        # Each box is cut out once: the page's reading and the probes share the cuts (a tall
+        # column's perspective warp costs ~4 ms).
+        cut = [crop_box(bgr, b) for b in found]
+        largest = sorted(range(len(found)), key=lambda i: -cut[i].shape[0] * cut[i].shape[1])[:PROBE_BOXES]
         crops = []
         for i in largest:
-            c = crop_box(bgr, found[i])
+            c = cut[i]
             h, w = c.shape[:2]
             crops.append(c[: PROBE_CHARS * w] if h > w else c[:, : PROBE_CHARS * h])
         tall = sum(is_tall(c) for c in crops) > len(crops) / 2
@@ -233,7 +243,7 @@ class PaddleOcrEngine(OcrEngine):
         if not tall:
             # Read the whole page as it lies: on an upright page that is its recognition, so the
             # probe costs nothing; the largest lines decide whether to try it upside down.
-            reads = self._read(self._crops(bgr, found, vertical=False))
+            reads = self._read(self._crops(bgr, found, vertical=False, cut=cut))
             scores[(0, False)] = weighted_confidence([reads[i] for i in largest])
             if scores[(0, False)] < UPRIGHT_ENOUGH:
                 score((180, False))
@@ -247,7 +257,7 @@ class PaddleOcrEngine(OcrEngine):
             # either reading is unsure.
             whole = (0, True) if self.restack else (90, False)  # how `recognise` reads a vertical page
             if read_vertical:
-                reads = self._read(self._crops(bgr, found, vertical=True))
+                reads = self._read(self._crops(bgr, found, vertical=True, cut=cut))
                 scores[whole] = weighted_confidence([reads[i] for i in largest])
             for key in ((0, True), (90, False)):
                 if key not in scores:
