@@ -203,10 +203,14 @@ def _writer(url: str, corpus_args: tuple, start: int, stop: int, batch: int, don
     store.close()
 
 
-def concurrent(url: str, corpus: Corpus, rows: int, qs: list[tuple[str, Filters]], batch: int) -> tuple[float, float]:
-    """Readers' p95 alone, then while another process inserts new rows in batches."""
+def concurrent(url: str, corpus: Corpus, rows: int, qs: list[tuple[str, Filters]], batch: int,
+               passes: int = 3) -> tuple[float, float]:
+    """Readers' p95 alone, then while another process inserts new rows in batches; each over
+    ``passes`` rounds of the queries (the p95 of 30 searches is their second slowest: one stray
+    millisecond of the machine's decides it)."""
+    qs = qs * passes
     alone = latency(url, qs)
-    stop = rows + 10 * len(qs) * batch
+    stop = rows + 10 * len(qs) * batch  # more than the readers' time lets the writer insert
     store = open_store(url)  # the new rows' items: docs of an unknown item are never indexed nor found
     with store.tx() as db:
         db.executemany("INSERT INTO items(refcode, fonds, year, retention, open_status, updated_at) "
@@ -269,8 +273,8 @@ def run_backend(name: str, url: str, rows: int, args) -> None:
     else:
         print("recall: not measured (--recall-queries 0)")
     a, c = concurrent(url, corpus, rows, qs["2-char"], args.batch)
-    print(f"readers' p95 (2-char class): {a:.1f} ms alone, {c:.1f} ms while a writer inserts = {c / a:.2f}× "
-          f"(goal < 2×)", flush=True)
+    print(f"readers' p95 (2-char class, 3 passes): {a:.1f} ms alone, {c:.1f} ms while a writer inserts = "
+          f"{c / a:.2f}× (goal < 2×)", flush=True)
 
 
 def main() -> None:

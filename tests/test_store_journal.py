@@ -124,3 +124,37 @@ def test_a_lost_index_is_rebuilt_from_the_store(tmp_path):
     shutil.rmtree(tmp_path / "db.sqlite.index")
     with open_store(url) as store:
         assert store.check_index() == [] and _public(store, "审核")["total"] == 1
+
+
+def test_a_lagging_index_answers_as_a_current_one_under_every_filter(store_url, monkeypatch):
+    """Docs waiting for the index are read once and then filtered for each search (role, 全宗, years,
+    kind, batch); each further change is seen at once, and the answers are those of the index once it
+    has caught up."""
+    store = _filled(store_url)
+    _crash_before_the_index_commits(monkeypatch)
+    with store.tx() as db:
+        for i, text in enumerate(("档案开放", "开放审核程序", "馆藏档案审核")):
+            store._index(db, f"segment:{OPEN}:{i}", "segment", OPEN, None, text)
+    searches = [(q, st, f) for q in ("审核", "档案", "开放审核")
+                for st in (["开放"], ["开放", "控制"])
+                for f in (Filters(), Filters(kind=("segment",)), Filters(year_from=2022), Filters(year_to=2021),
+                          Filters(fonds=("J002",)), Filters(batch="/b"), Filters(batch="/elsewhere"))]
+
+    def answers():
+        out = []
+        for q, st, f in searches:
+            r = store.search(parse(q), st, f, limit=100)
+            out.append((r["total"], sorted(x["key"] for x in r["rows"]), r["facets"]))
+        return out
+
+    assert store.index.count() == 2  # the three segments wait for the index
+    lagging = answers()
+    store.upsert_item(_row(RESTRICTED, "开放", year=2023), "/b")  # while the first change still waits
+    assert [r["refcode"] for r in _public(store, "制度")["rows"]] == [RESTRICTED]
+    assert _public(store, "制度")["facets"]["year"] == {"2023": 1}
+    moved = answers()
+    monkeypatch.undo()
+    store._catch_up(wait_s=5)
+    assert store.index.count() == 5  # caught up: the answers below come from the index alone
+    assert answers() == moved != lagging
+    store.close()

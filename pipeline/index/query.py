@@ -63,6 +63,16 @@ class Filters:
     open_status: tuple[str, ...] = ()  # intersected with what the role may see
     batch: str | None = None
 
+    def admits(self, doc) -> bool:
+        """Whether a doc (anything with fonds, year, retention and kind) passes the filters, as the
+        index and SQL see them: a missing value passes no filter on it. The batch and the open
+        status are the caller's (they need the store and the role)."""
+        return ((not self.fonds or doc.fonds in self.fonds)
+                and (not self.retention or doc.retention in self.retention)
+                and (not self.kind or doc.kind in self.kind)
+                and (self.year_from is None or (doc.year is not None and doc.year >= self.year_from))
+                and (self.year_to is None or (doc.year is not None and doc.year <= self.year_to)))
+
 
 FACETS = ("fonds", "year", "retention", "kind", "open_status")
 

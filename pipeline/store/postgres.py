@@ -22,6 +22,7 @@ import logging
 from pathlib import Path
 
 from pipeline.errors import ConfigError
+from pipeline.index.background import at_low_priority
 from pipeline.index.query import FACETS
 from pipeline.index.tantivy_index import IndexBusy, SearchIndex
 from pipeline.index.text import compact_chars
@@ -181,10 +182,11 @@ class PostgresStore(SQLiteStore):
             self._catch_up(wait_s=5)
 
     def _catch_up(self, wait_s: float) -> None:
-        """Apply pending journal rows to the search index; left pending (and searched correctly from
-        the store) when another process holds the index's writer longer than ``wait_s``."""
+        """Apply pending journal rows to the search index, at a lower CPU priority than searches; left
+        pending (and searched correctly from the store) when another process holds the index's writer
+        longer than ``wait_s``."""
         try:
-            pg_journal.catch_up(self, self.index, wait_s)
+            at_low_priority(pg_journal.catch_up, self, self.index, wait_s)
         except IndexBusy:
             log.info("search index busy: journal rows left for its writer to apply")
         except (OSError, ValueError) as e:  # tantivy's errors are ValueErrors; the store has committed
