@@ -60,10 +60,10 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
     if not cfg.enabled:
         return Prepared(img, img, steps, orientation)
 
-    # Borders are found at full size (exact, and cheap); skew, paper colour and background are
-    # estimated on one grey copy shrunk by a whole-number factor to about 1,000 px, kept in step
-    # with the page's geometry. The page is made grey once; colour is needed only where a stained
-    # page's background is divided out, channel by channel.
+    # Borders are found at full size (exact, and cheap); skew and background are estimated on one
+    # grey copy shrunk by a whole-number factor to about 1,000 px, kept in step with the page's
+    # geometry. The page is made grey once; colour is needed only for the paper colour a rotation
+    # fills in and where a stained page's background is divided out, channel by channel.
     g = geometry.grey(img)
     if cfg.border_crop:
         t = time.perf_counter()

@@ -89,18 +89,16 @@ def pending(db: sqlite3.Connection, applied: int) -> Pending | None:
     return out
 
 
-def docs(db: sqlite3.Connection, p: Pending, where: str = "", args: tuple | list = (),
-         with_body: bool = True) -> list[IndexDoc]:
-    """The store's current docs that ``p`` names (and that pass ``where``, on ``d``/``i``);
-    ``with_body=False``: bodies left empty where the journal has the compact text (for searching)."""
-    extra = f" AND {where}" if where else ""
+def docs(db: sqlite3.Connection, p: Pending, with_body: bool = True) -> list[IndexDoc]:
+    """The store's current docs that ``p`` names; ``with_body=False``: bodies left empty where the
+    journal has the compact text (for searching)."""
     # A doc's own journal row carries its compact text: its body is read only to fingerprint it.
     ids_sql = _DOCS if with_body else _DOCS.replace("d.body", "'' AS body")
-    rows = db.execute(f"{ids_sql} WHERE d.id IN (SELECT value FROM json_each(?)){extra}",
-                      [json.dumps(list(p.ids)), *args]).fetchall()
+    rows = db.execute(f"{ids_sql} WHERE d.id IN (SELECT value FROM json_each(?))",
+                      [json.dumps(list(p.ids))]).fetchall()
     if p.refcodes:
-        rows += db.execute(f"{_DOCS} WHERE d.refcode IN (SELECT value FROM json_each(?)){extra}",
-                           [json.dumps(sorted(p.refcodes)), *args]).fetchall()
+        rows += db.execute(f"{_DOCS} WHERE d.refcode IN (SELECT value FROM json_each(?))",
+                           [json.dumps(sorted(p.refcodes))]).fetchall()
     return index_docs(rows, p.ids)
 
 

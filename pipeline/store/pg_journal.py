@@ -89,13 +89,12 @@ def pending(db, generation: int) -> tuple[Pending, list[int]] | None:
     return out, seqs
 
 
-def docs(db, p: Pending, where: str = "", args: tuple | list = (), with_body: bool = True) -> list[IndexDoc]:
-    """As ``journal.docs``: the store's current docs ``p`` names (passing ``where``)."""
-    extra = f" AND {where}" if where else ""
+def docs(db, p: Pending, with_body: bool = True) -> list[IndexDoc]:
+    """As ``journal.docs``: the store's current docs ``p`` names."""
     ids_sql = _DOCS if with_body else _DOCS.replace("d.body", "'' AS body")
-    rows = db.execute(f"{ids_sql} WHERE d.id = ANY(?){extra}", [list(p.ids), *args]).fetchall() if p.ids else []
+    rows = db.execute(f"{ids_sql} WHERE d.id = ANY(?)", [list(p.ids)]).fetchall() if p.ids else []
     if p.refcodes:
-        rows += db.execute(f"{_DOCS} WHERE d.refcode = ANY(?){extra}", [sorted(p.refcodes), *args]).fetchall()
+        rows += db.execute(f"{_DOCS} WHERE d.refcode = ANY(?)", [sorted(p.refcodes)]).fetchall()
     return index_docs(rows, p.ids)
 
 

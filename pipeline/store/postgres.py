@@ -140,6 +140,7 @@ class PostgresStore(SQLiteStore):
         conn.adapters.register_loader("numeric", _NumericLoader)
         self.db = Connection(conn)
         self._journaled = False
+        self._fresh: tuple | None = None  # the last search's pending docs, by (generation, visible journal rows)
         with self.tx_plain() as db:
             db.execute(f"SELECT pg_advisory_xact_lock({self._LOCK})")
             db.execute(_ddl())
@@ -257,36 +258,30 @@ class PostgresStore(SQLiteStore):
             s, generation = self.index.searcher()  # before the store's snapshot: never newer than it
             with self.tx_plain() as db:
                 db.execute(pg_journal.SNAPSHOT)
-                found = pg_journal.pending(db, generation)
-                if found is not None:
-                    return self._search_in(s, found[0], query, statuses, filters, limit, offset)
+                pending = self._pending(generation)
+                if pending is not None:
+                    return self._search_in(s, *pending, query, statuses, filters, limit, offset)
         raise IndexBusy("the search index keeps falling behind the store's journal; try again")
 
-    def _search_in(self, s, p, query, statuses, filters, limit, offset) -> dict:
-        refcodes = None
-        if filters.batch:
-            refcodes = [r[0] for r in self.db.execute("SELECT DISTINCT refcode FROM files WHERE batch=?",
-                                                      (filters.batch,))]
-        found = self.index.search(s, query, statuses, filters, refcodes, sorted(p.ids), sorted(p.refcodes),
-                                  offset + limit)
-        where, args = self._filter_sql(statuses, filters)
-        # Only pending docs whose journalled text matches are read from the store (with the filters);
-        # every pending doc stays excluded from the index's answer above.
-        maybe = pg_journal.Pending({i: c for i, c in p.ids.items() if c is None or query.matches(c)}, p.refcodes)
-        pending = pg_journal.docs(self.db, maybe, " AND ".join(where), args, with_body=False) \
-            if maybe.ids or maybe.refcodes else []
-        fresh = pg_journal.hits(pending, query)
-        estimate = self.index.estimator(s, query) if fresh else None
-        total, facets, ranked = pg_journal.merge_fresh(found, fresh, estimate, offset, limit)
-        rows = {r["id"]: dict(r) for r in self.db.execute(
-            """SELECT d.id, d.key, d.kind, d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.retention,
-                      i.open_status, p.image_path, s.file_path, s.file_start_ms, s.start_ms, s.end_ms, a.part
-               FROM docs d JOIN items i ON i.refcode = d.refcode
-               LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no
-               LEFT JOIN segments s ON s.key = d.key
-               LEFT JOIN av a ON a.file_path = s.file_path
-               WHERE d.id = ANY(?)""", [[i for _, i in ranked]]).fetchall()} if ranked else {}
-        return self._answer(ranked, rows, statuses, total, facets)
+    def _pending(self, generation: int) -> tuple[pg_journal.Pending, list] | None:
+        """As ``SQLiteStore._pending``. Kept while the index snapshot and the set of visible journal rows
+        stay the same: a doc or item changed since writes a row, and a row pruned since was applied by a
+        newer generation, which this snapshot's pruning check sees (seqs are not in commit order here,
+        so the set itself is compared, not the highest seq)."""
+        seqs = tuple(r[0] for r in self.db.execute("SELECT seq FROM index_journal ORDER BY seq"))
+        key = (generation, seqs)
+        if self._fresh is not None and self._fresh[0] == key:
+            return self._fresh[1]
+        found = pg_journal.pending(self.db, generation)
+        if found is None:
+            return None
+        p = found[0]
+        self._fresh = (key, (p, pg_journal.docs(self.db, p, with_body=False) if p.ids or p.refcodes else []))
+        return self._fresh[1]
+
+    def _hit_rows(self, ids: list[int]) -> dict[int, dict]:
+        return {r["id"]: dict(r) for r in self.db.execute(
+            f"{self._HIT_ROWS} WHERE d.id = ANY(?)", [ids]).fetchall()} if ids else {}
 
     def _check_entries(self, docs: list) -> list[tuple[str, str]]:
         return pg_journal.check(self, self.index)

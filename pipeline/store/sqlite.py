@@ -718,15 +718,19 @@ class SQLiteStore:
                               and (batch is None or d.refcode in batch)], query)
         estimate = self.index.estimator(s, query) if fresh else None
         total, facets, ranked = journal.merge_fresh(found, fresh, estimate, offset, limit)
-        rows = {r["id"]: dict(r) for r in self.db.execute(
-            """SELECT d.id, d.key, d.kind, d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.retention,
-                      i.open_status, p.image_path, s.file_path, s.file_start_ms, s.start_ms, s.end_ms, a.part
-               FROM docs d JOIN items i ON i.refcode = d.refcode
-               LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no
-               LEFT JOIN segments s ON s.key = d.key
-               LEFT JOIN av a ON a.file_path = s.file_path
-               WHERE d.id IN (SELECT value FROM json_each(?))""", [json.dumps([i for _, i in ranked])])}
-        return self._answer(ranked, rows, statuses, total, facets)
+        return self._answer(ranked, self._hit_rows([i for _, i in ranked]), statuses, total, facets)
+
+    _HIT_ROWS = """SELECT d.id, d.key, d.kind, d.refcode, d.page_no, d.body, i.title, i.fonds, i.year, i.retention,
+                          i.open_status, p.image_path, s.file_path, s.file_start_ms, s.start_ms, s.end_ms, a.part
+                   FROM docs d JOIN items i ON i.refcode = d.refcode
+                   LEFT JOIN pages p ON p.refcode = d.refcode AND p.page_no = d.page_no
+                   LEFT JOIN segments s ON s.key = d.key
+                   LEFT JOIN av a ON a.file_path = s.file_path"""
+
+    def _hit_rows(self, ids: list[int]) -> dict[int, dict]:
+        """What a hit shows of each doc (its text, item, page image or recording), by id."""
+        return {r["id"]: dict(r) for r in self.db.execute(
+            f"{self._HIT_ROWS} WHERE d.id IN (SELECT value FROM json_each(?))", [json.dumps(ids)])}
 
     @staticmethod
     def _answer(ranked, rows: dict, statuses: list[str], total: int, facets: dict) -> dict:
@@ -745,25 +749,6 @@ class SQLiteStore:
         return {"total": total, "rows": out,
                 "facets": {f: {str(v): n for v, n in sorted(facets[f].items(), key=lambda kv: (-kv[1], kv[0]))}
                            for f in FACETS}}
-
-    def _filter_sql(self, statuses: list[str], filters) -> tuple[list[str], list]:
-        """WHERE conditions (on docs ``d`` joined to items ``i``) for the access limit and the filters."""
-        where = [f"i.open_status IN ({','.join('?' * len(statuses))})"]
-        args = list(statuses)
-        for column, values in (("i.fonds", filters.fonds), ("i.retention", filters.retention), ("d.kind", filters.kind)):
-            if values:
-                where.append(f"{column} IN ({','.join('?' * len(values))})")
-                args += list(values)
-        if filters.year_from is not None:
-            where.append("i.year >= ?")
-            args.append(filters.year_from)
-        if filters.year_to is not None:
-            where.append("i.year <= ?")
-            args.append(filters.year_to)
-        if filters.batch:
-            where.append("EXISTS (SELECT 1 FROM files f WHERE f.refcode = d.refcode AND f.batch = ?)")
-            args.append(filters.batch)
-        return where, args
 
     # -- reindex and its check ----------------------------------------------------------------
     _STORED_TEXTS = """SELECT 'page:' || refcode || ':' || page_no AS key, 'page' AS kind, refcode, page_no, text AS body
