@@ -17,6 +17,7 @@ process. Throughput with one single-threaded engine per core (``--workers``) is 
 same pages for dangan and Tesseract.
 
     .venv/bin/python bench/ocr.py [--pages-per-kind 2] [--dpi 300] [--workers 2] [--engine NAME]
+                                  [--runtime auto|onnxruntime|openvino] [--precision auto|f32]
 """
 
 from __future__ import annotations
@@ -129,7 +130,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--engine", default=None, help="an OCR engine name (default: the profile's)")
+    ap.add_argument("--runtime", choices=["auto", "onnxruntime", "openvino"], default=None,
+                    help="where the ONNX models run (default: the profile's)")
+    ap.add_argument("--precision", choices=["auto", "f32"], default=None, help="OpenVINO's arithmetic")
     args = ap.parse_args()
+    # Through the environment, so the spawned throughput workers load the same settings.
+    for var, value in (("DANGAN_OCR_RUNTIME", args.runtime), ("DANGAN_OCR_PRECISION", args.precision)):
+        if value:
+            os.environ[var] = value
     kinds = args.kinds.split(",")
     jobs = [(k, 100 + i, args.dpi) for k in kinds for i in range(args.pages_per_kind)]
     work = Path(tempfile.mkdtemp(prefix="dangan-bench-ocr-"))
@@ -145,7 +153,12 @@ def main() -> None:
     from pipeline.ocr.recognise import PageRecogniser
 
     engine_name = args.engine or load_settings().ocr.engine
-    print(f"engine: {engine_name}")
+    ocr = load_settings().ocr
+    from pipeline.ocr import runtime as rt
+
+    used = rt.describe(ocr.runtime, ocr.precision) or {"runtime": "onnxruntime"}
+    print(f"engine: {engine_name}, runtime: {used['runtime']}"
+          + (f" ({used['precision']})" if "precision" in used else ""))
     results: dict[str, dict] = {"dangan": {"rows": []}, "raw": {"rows": []}}
     # Sequential, one process, one thread: CER, s/page, peak memory. The two share one engine and
     # take turns page by page, each first on every other page, so a drift of the machine's speed

@@ -92,6 +92,13 @@ class OcrSettings(Strict):
     rec_batch_num: int = Field(1, ge=1, le=256)
     # Engine threads per process; parallelism across pages is `workers` processes.
     threads: int = Field(1, ge=1, le=64)
+    # Where ONNX model sets run: "onnxruntime", "openvino" (``dangan[openvino]``; measured ~1.15x
+    # faster at f32 and ~1.9x at bf16 per model call, README "Inference runtime"), or "auto":
+    # OpenVINO where it is installed. Sets in Paddle's format always run on Paddle Inference.
+    runtime: Literal["auto", "onnxruntime", "openvino"] = "auto"
+    # OpenVINO's arithmetic: "auto" is its default for the CPU (bf16 where the CPU has AVX512-BF16
+    # or AMX, else f32); "f32" everywhere for results independent of the CPU.
+    precision: Literal["auto", "f32"] = "auto"
     # ONNX Runtime's memory arena: faster by a little, but keeps the largest page's memory.
     memory_arena: bool = False
     # The same for the detector alone: its input is bounded by det_limit_side_len, so is its arena.
@@ -278,6 +285,8 @@ _ENV = {
     "DANGAN_PLANS_DIR": ("plans_dir",),
     "DANGAN_OCR_ENGINE": ("ocr", "engine"),
     "DANGAN_OCR_MODELS": ("ocr", "models"),
+    "DANGAN_OCR_RUNTIME": ("ocr", "runtime"),
+    "DANGAN_OCR_PRECISION": ("ocr", "precision"),
     "DANGAN_SPEECH_ENGINE": ("speech", "engine"),
     "DANGAN_SPEECH_MODEL": ("speech", "model"),
     "DANGAN_WHISPER_CACHE": ("speech", "whisper_cache"),

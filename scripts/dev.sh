@@ -57,7 +57,7 @@ setup() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
     log "installing dangan and its dependencies into .venv (pinned by constraints.txt)"
     # pip's log goes to a file: shown only when the install fails.
-    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test,faster-whisper,postgres]" >"$VENV/pip-install.log" 2>&1 || {
+    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test,faster-whisper,postgres,openvino]" >"$VENV/pip-install.log" 2>&1 || {
       tail -40 "$VENV/pip-install.log" >&2
       exit 3
     }

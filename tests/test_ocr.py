@@ -159,8 +159,16 @@ def test_paddleocr_imports_without_torch_and_leaves_torch_importable():
 
 
 @pytest.mark.slow
-def test_detector_keeps_its_memory_arena_and_the_recogniser_does_not(engine):
-    """The detector's input is bounded, so its arena is; the recogniser's lines are not."""
+def test_detector_keeps_its_memory_arena_and_the_recogniser_does_not(model_dir):
+    """On ONNX Runtime: the detector's input is bounded, so its arena is; the recogniser's lines are not."""
+    from pathlib import Path
+
+    from pipeline.ocr.engines.base import create_engine
+
+    from .conftest import make_settings
+
+    s = make_settings(Path("/nonexistent"), model_dir)
+    engine = create_engine(s.model_copy(update={"ocr": s.ocr.model_copy(update={"runtime": "onnxruntime"})}))
     det = engine._ocr.text_detector.predictor.get_session_options()
     rec = engine._ocr.text_recognizer.predictor.get_session_options()
     assert det.enable_cpu_mem_arena and not rec.enable_cpu_mem_arena

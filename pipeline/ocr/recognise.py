@@ -58,7 +58,9 @@ class PageRecogniser:
 
     def __call__(self, image: Image.Image) -> Recognised:
         t0 = time.perf_counter()
-        arr = np.asarray(image.convert("L") if image.mode in ("1", "L") else image.convert("RGB"))
+        # convert() copies even to the same mode: a page already RGB or L is read as it is.
+        arr = np.asarray(image if image.mode in ("L", "RGB") else
+                         image.convert("L") if image.mode == "1" else image.convert("RGB"))
         dpi = float((image.info.get("dpi") or (300, 300))[0] or 300)  # TIFF gives a Fraction
         read_vertical = self.vertical_engine is self.engine
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from pipeline.config import Settings
 from pipeline.ocr.engines.base import OcrEngine, register
+from pipeline.ocr import runtime
 from pipeline.ocr.models import resolve
 from pipeline.ocr.punctuation import restore
 from pipeline.ocr.types import OcrLine, Orientation
@@ -124,7 +125,8 @@ class PaddleOcrEngine(OcrEngine):
             lang="ch",
             **self.params,
         )
-        if cfg.det_memory_arena and not cfg.memory_arena and self.paths.backend == "onnxruntime":
+        on_openvino = self.paths.backend == "onnxruntime" and runtime.chosen(cfg.runtime) == "openvino"
+        if cfg.det_memory_arena and not cfg.memory_arena and self.paths.backend == "onnxruntime" and not on_openvino:
             # The detector's input is bounded (det_limit_side_len), so its arena is too (+70 MB
             # RSS measured), and it saves the page faults of fresh buffers on every page (~0.1 s).
             det = ort.SessionOptions()
@@ -132,6 +134,14 @@ class PaddleOcrEngine(OcrEngine):
             det.enable_cpu_mem_arena = True
             self._ocr.text_detector.predictor = ort.InferenceSession(
                 str(self.paths.det), det, providers=["CPUExecutionProvider"])
+        if on_openvino:
+            # paddleocr builds ONNX Runtime sessions; the same files compiled by OpenVINO replace them.
+            for model, path, step in (("text_detector", self.paths.det, 1),
+                                      ("text_recognizer", self.paths.rec, runtime.WIDTH_STEP),
+                                      ("text_classifier", self.paths.cls, 1)):
+                if path is not None and hasattr(self._ocr, model):
+                    getattr(self._ocr, model).predictor = runtime.OpenVinoSession(path, cfg.threads, cfg.precision,
+                                                                                  step)
 
     @staticmethod
     def _params(settings: Settings) -> dict:
@@ -157,7 +167,8 @@ class PaddleOcrEngine(OcrEngine):
             "vertical_lines": settings.ocr.vertical_lines,
             "punctuation": "restore-v1",
             # Only for sets in Paddle's format, so the ONNX default's signature stays as it was.
-            **({"paddlepaddle": version("paddlepaddle")} if paths.backend == "paddle" else {}),
+            **({"paddlepaddle": version("paddlepaddle")} if paths.backend == "paddle" else
+               runtime.describe(settings.ocr.runtime, settings.ocr.precision)),
         }
 
     # -- the two models ------------------------------------------------------------------

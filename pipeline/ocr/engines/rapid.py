@@ -17,6 +17,7 @@ import cv2
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
 from pipeline.ocr.engines.base import register
+from pipeline.ocr import runtime
 from pipeline.ocr.engines.paddle import PaddleOcrEngine
 from pipeline.ocr.models import resolve
 
@@ -53,6 +54,15 @@ class _Models:
             self.text_classifier = TextClassifier({**threads, "model_path": str(paths.cls),
                                                    "cls_image_shape": [3, 48, 192], "cls_batch_num": 6,
                                                    "cls_thresh": 0.9, "label_list": ["0", "180"]})
+        if runtime.chosen(cfg.runtime) == "openvino":
+            # The same files compiled by OpenVINO, in place of RapidOCR's ONNX Runtime sessions.
+            def ov(path, step=1):
+                return runtime.OpenVinoSession(path, cfg.threads, cfg.precision, step)
+
+            self.text_detector.infer = ov(paths.det)
+            self.text_recognizer.session = ov(paths.rec, runtime.WIDTH_STEP)
+            if self.text_classifier is not None:
+                self.text_classifier.infer = ov(paths.cls)
 
 
 @register
