@@ -89,8 +89,8 @@ def allowed_statuses(settings: Settings, role: str) -> list[str]:
     return list(settings.search.roles[role])
 
 
-def _box(store: SQLiteStore, refcode: str, page_no: int, words: list[str]) -> tuple[int, int, int, int] | None:
-    lines = store.page_lines(refcode, page_no)
+def _box(lines: list, words: list[str]) -> tuple[int, int, int, int] | None:
+    """The box of the first of a page's ``lines`` that holds a hit."""
     for line in lines:
         c = compact(line["text"]).chars
         if any(w in c for w in words):
@@ -126,6 +126,7 @@ def search(store: SQLiteStore, settings: Settings, req: SearchRequest) -> Search
         raise QueryError(f"kind must be page or segment, not {', '.join(sorted(kinds))}")
     found = store.search(query, statuses, req.filters, req.limit, req.offset)
     words = query.highlight_words
+    lines = store.lines_of_pages([(r["refcode"], r["page_no"]) for r in found["rows"] if r["kind"] == "page"])
     hits = []
     for r in found["rows"]:
         text, marked = _snippets(r["body"], words, settings.search.snippet_chars)
@@ -134,7 +135,7 @@ def search(store: SQLiteStore, settings: Settings, req: SearchRequest) -> Search
                       score=round(-r["score"], 4))
         if r["kind"] == "page":
             hits.append(Hit(**common, page=r["page_no"], image_path=r["image_path"],
-                            box=_box(store, r["refcode"], r["page_no"], words)))
+                            box=_box(lines.get((r["refcode"], r["page_no"]), []), words)))
         else:
             at = r["file_start_ms"]  # milliseconds into the recording file
             hits.append(Hit(**common, recording=r["part"], start=None if at is None else at / 1000,

@@ -163,3 +163,27 @@ def test_every_set_of_statuses_sees_exactly_its_docs(store_url):
                 assert {r["open_status"] for r in found["rows"]} == set(want), (allowed, q)
                 assert found["facets"]["open_status"] == want, (allowed, q)
     store.close()
+
+
+def test_a_search_boxes_each_page_hit_on_its_own_line(store_url):
+    """Several page hits are boxed from one lookup of their lines, each on the line holding the hit."""
+    from pipeline.config import load_settings
+    from pipeline.search import SearchRequest, search
+
+    store = open_store(store_url)
+    ref = "J001-WS·2021-Y-BGS-0001"
+    store.upsert_item(_row(ref, "开放"), "/b")
+    for n, hit_line in ((1, 0), (2, 1), (3, 2)):
+        texts = ["会议纪要", "人员名单", "经费预算"]
+        texts[hit_line] = "档案数字化"
+        lines = tuple(OcrLine(t, 0.9, ((10, 10 + 40 * i), (200, 10 + 40 * i), (200, 40 + 40 * i), (10, 40 + 40 * i)))
+                      for i, t in enumerate(texts))
+        r = Ref(ref, n)
+        store.upsert_page_source(r, "/b")
+        store.save_page_text(r, PageText(lines, 300, 400, "eng:1"), f"/o/p{n}.jpg", "/b", None)
+    assert store.lines_of_pages([]) == {}
+    got = store.lines_of_pages([(ref, 2), (ref, 3), (ref, 2), (ref, 9)])
+    assert sorted(got) == [(ref, 2), (ref, 3)] and [ln["text"] for ln in got[(ref, 3)]] == ["会议纪要", "人员名单", "档案数字化"]
+    resp = search(store, load_settings(), SearchRequest(q="数字化", role="public", limit=20))
+    assert {h.page: h.box for h in resp.hits} == {1: (10, 10, 200, 40), 2: (10, 50, 200, 80), 3: (10, 90, 200, 120)}
+    store.close()
