@@ -193,3 +193,25 @@ def test_speck_density_tells_a_dusty_page_from_a_clean_one():
 
     assert speck_density(_arr(make_page("noisy", 100, dpi=300)), 300) > 100
     assert speck_density(_arr(make_page("horizontal", 100, dpi=300)), 300) < 5
+
+
+def test_a_colour_page_is_rotated_as_the_plain_warp_would_rotate_it():
+    """geometry.rotate warps colour through RGBA (OpenCV's 4-channel path): the same pixels."""
+    import cv2
+
+    from pipeline.preprocess.geometry import rotate
+
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (301, 217, 3), dtype=np.uint8)
+    for angle in (3.7, -2.25, 90.0):
+        got = rotate(image, angle, (240, 235, 220))
+        h, w = image.shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        c, s = abs(m[0, 0]), abs(m[0, 1])
+        nw, nh = int(h * s + w * c + 0.5), int(h * c + w * s + 0.5)
+        m[0, 2] += nw / 2 - w / 2
+        m[1, 2] += nh / 2 - h / 2
+        want = cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=(240, 235, 220))
+        assert got.shape == want.shape and np.array_equal(got, want)
+        assert tuple(got[0, 0]) == (240, 235, 220) or angle == 90.0  # the corner is filled with the paper

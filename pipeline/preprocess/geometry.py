@@ -122,6 +122,12 @@ def rotate(image: np.ndarray, angle: float, fill: tuple[int, ...]) -> np.ndarray
     nw, nh = int(h * s + w * c + 0.5), int(h * c + w * s + 0.5)
     m[0, 2] += nw / 2 - w / 2
     m[1, 2] += nh / 2 - h / 2
+    if image.ndim == 3 and image.shape[2] == 3:
+        # OpenCV's bilinear warp has a vector path for 4 channels, not 3: through RGBA and back is
+        # the same pixels (a test compares) in 47 ms instead of 70 on a 300-dpi A4 page.
+        out = cv2.warpAffine(cv2.cvtColor(image, cv2.COLOR_RGB2RGBA), m, (nw, nh), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=(*fill[:3], 255))
+        return cv2.cvtColor(out, cv2.COLOR_RGBA2RGB)
     border = fill if image.ndim == 3 else fill[0]
     return cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=border)
