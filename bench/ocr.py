@@ -215,7 +215,7 @@ def main() -> None:
           f"{100 * tot['tesseract'][0] / tot['tesseract'][1]:8.1f}%   {'':11s} {'':8s}   "
           f"{tot['dangan'][2] / n:11.2f} {tot['raw'][2] / n:6.2f} {tot['tesseract'][2] / n:6.2f}")
     print(f"\ndangan (preprocessing, orientation, routing, layout) over the raw engine: "
-          f"{100 * (tot['dangan'][2] / tot['raw'][2] - 1):+.0f}% time per page")
+          f"{100 * (tot['dangan'][2] / tot['raw'][2] - 1):+.1f}% time per page")
     print(f"peak RSS of this process (one engine, sequential runs): {rss:.0f} MB")
 
     # Throughput: all pages, `workers` single-threaded processes each.

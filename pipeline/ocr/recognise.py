@@ -12,6 +12,7 @@ from PIL import Image
 
 from pipeline.config import Settings
 from pipeline.ocr.engines.base import OcrEngine, engine_signature, shared_engine, with_engine
+from pipeline.ocr.heap import keep_page_buffers
 from pipeline.ocr.layout import reading_order
 from pipeline.ocr.punctuation import restore_lines
 from pipeline.ocr.script import unify
@@ -45,6 +46,7 @@ class PageRecogniser:
 
     def __init__(self, settings: Settings, engine: OcrEngine | None = None, vertical_engine: OcrEngine | None = None):
         self.settings = settings
+        keep_page_buffers()  # this process reads pages: their buffers are reused, not re-mapped
         self.engine = engine or shared_engine(settings)
         name = settings.ocr.vertical_engine
         if vertical_engine is None and name and name != settings.ocr.engine:
