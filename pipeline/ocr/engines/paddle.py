@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 
 from pipeline.config import Settings
-from pipeline.ocr.engines.base import OcrEngine, register
 from pipeline.ocr import runtime
+from pipeline.ocr.engines.base import OcrEngine, register
 from pipeline.ocr.models import resolve
 from pipeline.ocr.punctuation import restore
 from pipeline.ocr.types import OcrLine, Orientation
@@ -125,8 +125,9 @@ class PaddleOcrEngine(OcrEngine):
             lang="ch",
             **self.params,
         )
-        on_openvino = self.paths.backend == "onnxruntime" and runtime.chosen(cfg.runtime) == "openvino"
-        if cfg.det_memory_arena and not cfg.memory_arena and self.paths.backend == "onnxruntime" and not on_openvino:
+        on_ort = self.paths.backend == "onnxruntime" and runtime.chosen(cfg.runtime) == "onnxruntime"
+        on_openvino = self.paths.backend == "onnxruntime" and not on_ort
+        if cfg.det_memory_arena and not cfg.memory_arena and on_ort:
             # The detector's input is bounded (det_limit_side_len), so its arena is too (+70 MB
             # RSS measured), and it saves the page faults of fresh buffers on every page (~0.1 s).
             det = ort.SessionOptions()

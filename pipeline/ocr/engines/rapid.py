@@ -16,8 +16,8 @@ import cv2
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
-from pipeline.ocr.engines.base import register
 from pipeline.ocr import runtime
+from pipeline.ocr.engines.base import register
 from pipeline.ocr.engines.paddle import PaddleOcrEngine
 from pipeline.ocr.models import resolve
 
