@@ -150,12 +150,11 @@ def main() -> None:
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min), {os.cpu_count()} cores, {len(jobs)} pages at {args.dpi} dpi")
 
     from pipeline.config import load_settings
+    from pipeline.ocr import runtime as rt
     from pipeline.ocr.recognise import PageRecogniser
 
-    engine_name = args.engine or load_settings().ocr.engine
     ocr = load_settings().ocr
-    from pipeline.ocr import runtime as rt
-
+    engine_name = args.engine or ocr.engine
     used = rt.describe(ocr.runtime, ocr.precision) or {"runtime": "onnxruntime"}
     print(f"engine: {engine_name}, runtime: {used['runtime']}"
           + (f" ({used['precision']})" if "precision" in used else ""))

@@ -25,6 +25,8 @@ _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 64 * 2**20
 # Free memory kept at the heap's top between pages; beyond it the heap is trimmed back.
 TRIM_THRESHOLD = 64 * 2**20
+# Grown onto the heap's top each time it is extended, so a page's buffers come in few extensions.
+TOP_PAD = 16 * 2**20
 
 _done = False
 
@@ -42,7 +44,7 @@ def keep_page_buffers() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     ok = all(mallopt(p, v) == 1 for p, v in ((_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
                                                (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),
-                                               (_M_TOP_PAD, 16 * 2**20)))
+                                               (_M_TOP_PAD, TOP_PAD)))
     if not ok:
         log.debug("mallopt refused the page-buffer thresholds; allocation stays as it was")
     _done = ok

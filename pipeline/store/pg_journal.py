@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pipeline.index.tantivy_index import IndexDoc, SearchIndex
 from pipeline.index.text import compact_chars
-from pipeline.store.journal import Pending, disagreements, hits, index_docs, merge_fresh  # noqa: F401
+from pipeline.store.journal import Pending, disagreements, index_docs
 
 log = logging.getLogger(__name__)
 

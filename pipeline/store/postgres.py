@@ -263,21 +263,18 @@ class PostgresStore(SQLiteStore):
                     return self._search_in(s, *pending, query, statuses, filters, limit, offset)
         raise IndexBusy("the search index keeps falling behind the store's journal; try again")
 
-    def _pending(self, generation: int) -> tuple[pg_journal.Pending, list] | None:
-        """As ``SQLiteStore._pending``. Kept while the index snapshot and the set of visible journal rows
-        stay the same: a doc or item changed since writes a row, and a row pruned since was applied by a
-        newer generation, which this snapshot's pruning check sees (seqs are not in commit order here,
-        so the set itself is compared, not the highest seq)."""
-        seqs = tuple(r[0] for r in self.db.execute("SELECT seq FROM index_journal ORDER BY seq"))
-        key = (generation, seqs)
-        if self._fresh is not None and self._fresh[0] == key:
-            return self._fresh[1]
+    def _journal_state(self) -> tuple[int, ...]:
+        """The set of visible journal rows: seqs are not in commit order here, so the set itself is
+        compared, not the highest seq (a row pruned since was applied by a newer generation, which
+        the snapshot's pruning check sees)."""
+        return tuple(r[0] for r in self.db.execute("SELECT seq FROM index_journal ORDER BY seq"))
+
+    def _journal_pending(self, generation: int) -> pg_journal.Pending | None:
         found = pg_journal.pending(self.db, generation)
-        if found is None:
-            return None
-        p = found[0]
-        self._fresh = (key, (p, pg_journal.docs(self.db, p, with_body=False) if p.ids or p.refcodes else []))
-        return self._fresh[1]
+        return None if found is None else found[0]
+
+    def _journal_docs(self, p: pg_journal.Pending) -> list:
+        return pg_journal.docs(self.db, p, with_body=False)
 
     def _hit_rows(self, ids: list[int]) -> dict[int, dict]:
         return {r["id"]: dict(r) for r in self.db.execute(

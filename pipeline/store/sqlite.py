@@ -695,14 +695,24 @@ class SQLiteStore:
         a journal row, so the same (applied, last journal row) pair means the same docs. While a flow's
         batch waits to be indexed, every search would otherwise read its docs again (~8 ms a search
         for 1,000 docs)."""
-        key = (applied, journal.last_seq(self.db))
-        if self._fresh is not None and self._fresh[0] == key:
-            return self._fresh[1]
-        p = journal.pending(self.db, applied)
-        if p is None:
-            return None
-        self._fresh = (key, (p, journal.docs(self.db, p, with_body=False) if p.ids or p.refcodes else []))
+        key = (applied, self._journal_state())
+        if self._fresh is None or self._fresh[0] != key:
+            p = self._journal_pending(applied)
+            if p is None:
+                return None
+            self._fresh = (key, (p, self._journal_docs(p) if p.ids or p.refcodes else []))
         return self._fresh[1]
+
+    # The journal as this backend keeps it (PostgreSQL overrides these three).
+    def _journal_state(self):
+        """What changes whenever a journal row is written or pruned: here the last row's seq."""
+        return journal.last_seq(self.db)
+
+    def _journal_pending(self, applied: int) -> journal.Pending | None:
+        return journal.pending(self.db, applied)
+
+    def _journal_docs(self, p: journal.Pending) -> list:
+        return journal.docs(self.db, p, with_body=False)
 
     def _search_in(self, s, p, pending, query, statuses, filters, limit, offset) -> dict:
         """The search inside one store snapshot: indexed docs from the index, docs with pending journal
