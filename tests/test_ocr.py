@@ -194,3 +194,16 @@ def test_an_upright_box_is_cut_as_the_warp_would_cut_it():
                 np.float32([[10, 20], [150, 25], [148, 65], [8, 60]]),  # tilted: warped
                 np.float32([[10.5, 20], [150.5, 20], [150.5, 60], [10.5, 60]])):  # between pixels: warped
         assert np.array_equal(crop_box(image, box), warped(box))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_detector_finds_paddleocrs_own_boxes_without_copying_the_page(engine, mode):
+    """The page shrunk before its BGR copy, and no whole-page copy: the very boxes paddleocr's call finds."""
+    from bench.pages import make_page
+    from pipeline.ocr.engines.paddle import to_bgr
+
+    img = np.asarray(make_page("skewed", 7, dpi=200).image.convert(mode))
+    boxes, _ = engine._ocr.text_detector(to_bgr(img))
+    mine = engine._detect(img)
+    assert len(mine) == len(boxes) > 5
+    assert np.array_equal(np.array(mine), boxes)

@@ -9,7 +9,6 @@ from bench.pages import make_page
 from pipeline.errors import ConfigError
 from pipeline.ocr import runtime
 from pipeline.ocr.engines.base import create_engine, engine_signature
-from pipeline.ocr.engines.paddle import to_bgr
 from pipeline.ocr.models import resolve
 from pipeline.ocr.recognise import PageRecogniser
 
@@ -57,8 +56,8 @@ def test_the_engine_reads_a_page_alike_on_both_runtimes(model_dir):
     on_ov = create_engine(_settings(model_dir, runtime="openvino", precision="f32"))
     assert type(on_ov._ocr.text_recognizer.predictor) is runtime.OpenVinoSession
     assert type(on_ort._ocr.text_recognizer.predictor) is not runtime.OpenVinoSession
-    boxes = on_ort._detect(to_bgr(img))
-    assert len(boxes) > 5 and len(on_ov._detect(to_bgr(img))) == len(boxes)
+    boxes = on_ort._detect(img)
+    assert len(boxes) > 5 and len(on_ov._detect(img)) == len(boxes)
     a, b = on_ort.recognise(img, boxes=boxes), on_ov.recognise(img, boxes=boxes)
     assert [ln.text for ln in a] == [ln.text for ln in b]
     # The runtime is part of the engine's signature (a batch read on one is re-read on the other);
@@ -82,3 +81,40 @@ def test_openvino_at_its_default_precision_reads_turned_and_vertical_pages(model
         e, n = cer(rec(image).page.text, page.text)
         e_exact, _ = cer(exact(image).page.text, page.text)
         assert n > 60 and e / n <= 0.04 and e <= e_exact + 0.02 * n, (kind, e / n, e_exact / n)
+
+
+def test_the_detectors_largest_input_follows_its_limit():
+    assert runtime.largest_detector_input("max", 1280) == (1, 3, 1280, 1280)
+    assert runtime.largest_detector_input("max", 1000) == (1, 3, 992, 992)  # rounded as paddleocr rounds
+    assert runtime.largest_detector_input("min", 736) is None  # a minimum side: pages set the size
+
+
+_GROWTH = """
+import sys, numpy as np
+from pipeline.ocr import runtime
+def rss():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) // 1024
+largest = (1, 3, 960, 960) if sys.argv[2] == "first" else None
+s = runtime.OpenVinoSession(sys.argv[1], 1, "auto", largest=largest)
+start = rss()
+for w in range(640, 961, 32):  # pages of growing sizes, each a new input shape
+    s.run(None, {"x": np.zeros((1, 3, 960, w), np.float32)})
+print(rss() - start)
+"""
+
+
+@pytest.mark.slow
+def test_the_detector_met_at_its_largest_input_first_stops_growing(model_dir):
+    """OpenVINO keeps buffers for each new input shape; pages of growing size grew an engine
+    process without bound. Called at the largest input first, later shapes fit what it has."""
+    import subprocess
+    import sys
+
+    det = str(resolve("ppocr-v5-mobile", model_dir).det)
+    grown = {}
+    for order in ("first", "none"):
+        out = subprocess.run([sys.executable, "-c", _GROWTH, det, order], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parents[1])
+        assert out.returncode == 0, out.stderr[-2000:]
+        grown[order] = int(out.stdout.split()[-1])
+    assert grown["first"] < grown["none"] / 2, grown

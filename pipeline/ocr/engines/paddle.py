@@ -137,12 +137,13 @@ class PaddleOcrEngine(OcrEngine):
                 str(self.paths.det), det, providers=["CPUExecutionProvider"])
         if on_openvino:
             # paddleocr builds ONNX Runtime sessions; the same files compiled by OpenVINO replace them.
-            for model, path, step in (("text_detector", self.paths.det, 1),
-                                      ("text_recognizer", self.paths.rec, runtime.WIDTH_STEP),
-                                      ("text_classifier", self.paths.cls, 1)):
+            largest = runtime.largest_detector_input(cfg.det_limit_type, cfg.det_limit_side_len)
+            for model, path, step, first in (("text_detector", self.paths.det, 1, largest),
+                                             ("text_recognizer", self.paths.rec, runtime.WIDTH_STEP, None),
+                                             ("text_classifier", self.paths.cls, 1, None)):
                 if path is not None and hasattr(self._ocr, model):
                     getattr(self._ocr, model).predictor = runtime.OpenVinoSession(path, cfg.threads, cfg.precision,
-                                                                                  step)
+                                                                                  step, first)
 
     @staticmethod
     def _params(settings: Settings) -> dict:
@@ -173,9 +174,32 @@ class PaddleOcrEngine(OcrEngine):
         }
 
     # -- the two models ------------------------------------------------------------------
-    def _detect(self, bgr: np.ndarray) -> list[np.ndarray]:
-        boxes, _ = self._ocr.text_detector(bgr)
-        return [] if boxes is None else list(boxes)
+    def _detect(self, image: np.ndarray) -> list[np.ndarray]:
+        """Text boxes on the page ``image`` (RGB or grey, as prepared), in its pixel coordinates.
+
+        paddleocr's own steps, in an order that spares three page-sized copies (~80 MB on a
+        300-dpi page; in dangan's pipeline, where fresh buffers fault in, the call fell from
+        260 to 168 ms on the bench's seal pages): the page is shrunk to the detector's size
+        first and only then turned to BGR (both act on each pixel's own channels, so the input
+        is the same: a test compares the boxes), and paddleocr's ``predict`` copies the page
+        whole only to read its shape.
+        """
+        det = self._ocr.text_detector
+        resize = det.preprocess_op[0]
+        h, w = image.shape[:2]
+        if not (self.paths.backend == "onnxruntime" and type(resize).__name__ == "DetResizeForTest"
+                and resize.resize_type == 0 and h + w >= 64):
+            boxes, _ = det(to_bgr(image))  # any other set-up: paddleocr's call as it is
+            return [] if boxes is None else list(boxes)
+        small, (ratio_h, ratio_w) = resize.resize_image_type0(image if image.ndim == 3 else image[..., None])
+        data = {"image": to_bgr(small), "shape": np.array([h, w, ratio_h, ratio_w])}
+        for op in det.preprocess_op[1:]:  # normalise, to CHW, keep image and shape
+            data = op(data)
+        x, shape = data
+        (maps, *_) = det.predictor.run(det.output_tensors, {det.input_tensor.name: x[None]})
+        boxes = det.postprocess_op({"maps": maps}, shape[None])[0]["points"]
+        boxes = det.filter_tag_det_res(boxes, image.shape)
+        return list(boxes)
 
     def _read(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
         if not crops:
@@ -188,11 +212,15 @@ class PaddleOcrEngine(OcrEngine):
         return out
 
     # -- the engine interface --------------------------------------------------------------
-    def _crops(self, bgr: np.ndarray, boxes: list, vertical: bool, cut: list | None = None) -> list[np.ndarray]:
-        """The recogniser's input for each box; ``cut``: the boxes already cut out of ``bgr``."""
+    def _cut(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """The box cut out of the page and turned to the recogniser's BGR."""
+        return to_bgr(crop_box(image, box))
+
+    def _crops(self, image: np.ndarray, boxes: list, vertical: bool, cut: list | None = None) -> list[np.ndarray]:
+        """The recogniser's input for each box; ``cut``: the boxes already cut out of ``image``."""
         crops = []
         for i, box in enumerate(boxes):
-            crop = cut[i] if cut is not None else crop_box(bgr, box)
+            crop = cut[i] if cut is not None else self._cut(image, box)
             if is_tall(crop):
                 crop = restack(crop) if vertical and self.restack else np.ascontiguousarray(np.rot90(crop))
             crops.append(crop)
@@ -210,10 +238,9 @@ class PaddleOcrEngine(OcrEngine):
         return lines
 
     def recognise(self, image: np.ndarray, vertical: bool = False, boxes: list | None = None) -> list[OcrLine]:
-        bgr = to_bgr(image)
         if boxes is None:
-            boxes = self._detect(bgr)
-        return self._lines(boxes, self._read(self._crops(bgr, boxes, vertical)))
+            boxes = self._detect(image)
+        return self._lines(boxes, self._read(self._crops(image, boxes, vertical)))
 
     def get_orientation(self, image: np.ndarray, read_vertical: bool = True) -> Orientation:
         """Try each way the page could lie on a few of its text lines; keep the most confident.
@@ -223,14 +250,13 @@ class PaddleOcrEngine(OcrEngine):
         """
         # The page's own detection, at recognition size: if the page is upright its boxes are
         # handed to ``recognise`` so the detector runs once per page.
-        bgr = to_bgr(image)
-        boxes = self._detect(bgr)
+        boxes = self._detect(image)
         if not boxes:
             return Orientation(scores={"boxes": 0}, boxes=[], lines=[])
         found = list(boxes)
         # Each box is cut out once: the page's reading and the probes share the cuts (a tall
         # column's perspective warp costs ~4 ms).
-        cut = [crop_box(bgr, b) for b in found]
+        cut = [self._cut(image, b) for b in found]
         largest = sorted(range(len(found)), key=lambda i: -cut[i].shape[0] * cut[i].shape[1])[:PROBE_BOXES]
         crops = []
         for i in largest:
@@ -255,7 +281,7 @@ class PaddleOcrEngine(OcrEngine):
         if not tall:
             # Read the whole page as it lies: on an upright page that is its recognition, so the
             # probe costs nothing; the largest lines decide whether to try it upside down.
-            reads = self._read(self._crops(bgr, found, vertical=False, cut=cut))
+            reads = self._read(self._crops(image, found, vertical=False, cut=cut))
             scores[(0, False)] = weighted_confidence([reads[i] for i in largest])
             if scores[(0, False)] < UPRIGHT_ENOUGH:
                 score((180, False))
@@ -269,7 +295,7 @@ class PaddleOcrEngine(OcrEngine):
             # either reading is unsure.
             whole = (0, True) if self.restack else (90, False)  # how `recognise` reads a vertical page
             if read_vertical:
-                reads = self._read(self._crops(bgr, found, vertical=True, cut=cut))
+                reads = self._read(self._crops(image, found, vertical=True, cut=cut))
                 scores[whole] = weighted_confidence([reads[i] for i in largest])
             for key in ((0, True), (90, False)):
                 if key not in scores:
