@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.memory import peak_rss_mb  # noqa: E402
 from pipeline.speech.random_model import shaped_checkpoint  # noqa: E402
 
 CLIP = ROOT / "samples" / "batch" / "J001-LY-2021-Y-BGS-0001.wav"
@@ -99,17 +99,8 @@ def child(args: argparse.Namespace) -> None:
         "audio_seconds": audio.size / 16000, "load_seconds": load, "raw_seconds": min(raw_times),
         "raw_chars": raw_chars, "pipeline_seconds": min(pipe_times),
         "pipeline_engine_seconds": engine_times[pipe_times.index(min(pipe_times))], "pipeline_chars": pipe_chars,
-        "peak_rss_mb": _peak_rss_mb(), "cer": cer,
+        "peak_rss_mb": peak_rss_mb(), "cer": cer,
     }))
-
-
-def _peak_rss_mb() -> float:
-    """This process's own peak RSS. Not ru_maxrss: Linux carries that over fork and exec from the
-    parent, so every child would report at least the parent's peak."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _read(path: Path):

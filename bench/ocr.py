@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -36,12 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.memory import peak_rss_mb as peak_mb  # noqa: E402
 from bench.pages import KINDS, make_page  # noqa: E402
 from pipeline.ocr.accuracy import cer  # noqa: E402
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _settings(engine: str, preprocess: bool):
@@ -220,8 +216,7 @@ def main() -> None:
     # Throughput: all pages, `workers` single-threaded processes each.
     w = args.workers
     files = [paths[(k, s)] for k, s, _ in jobs]
-    # Spawned, as the flow's workers are: a forked worker would start with this process's peak
-    # RSS (Linux copies the high-water mark), so its "peak" would not be its own.
+    # Spawned, as the flow's workers are (no engine state forked); each reports its own VmHWM.
     with ProcessPoolExecutor(w, mp_context=get_context("spawn"), initializer=_init,
                              initargs=(engine_name, True)) as pool:
         list(pool.map(_run, files[:w]))  # load each worker's models first

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from bench.memory import peak_rss_mb  # noqa: E402
 
 
 def main() -> None:
@@ -87,7 +87,7 @@ def main() -> None:
     print(f"flow / recognition {flow_s / prepared:6.2f}x  (decode, access copy, 4 page formats, item PDF, store, index, "
           f"Prefect: {100 * (flow_s / prepared - 1):+.0f}%)")
     print(f"re-run (all skipped) {rerun:.2f} s")
-    print(f"peak RSS        {peak_mb():.0f} MB")
+    print(f"peak RSS        {peak_rss_mb():.0f} MB")
     shutil.rmtree(work, ignore_errors=True)
 
 
