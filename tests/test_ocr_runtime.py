@@ -49,12 +49,19 @@ def test_openvino_computes_what_onnx_runtime_computes(model_dir):
 
 
 @pytest.mark.slow
-def test_the_engine_reads_a_page_alike_on_both_runtimes(model_dir):
+def test_the_engine_reads_a_page_alike_on_both_runtimes(model_dir, monkeypatch):
+    import onnxruntime as ort
+
     page = make_page("seal", 11, dpi=200, size=(1654, 900))
     img = np.asarray(page.image.convert("RGB"))
     on_ort = create_engine(_settings(model_dir, runtime="onnxruntime"))
+    made = []
+    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: made.append(a) or pytest.fail("an ORT session"))
     on_ov = create_engine(_settings(model_dir, runtime="openvino", precision="f32"))
+    monkeypatch.undo()
+    assert not made  # on OpenVINO paddleocr is handed OpenVINO's runners: no ONNX Runtime session is built
     assert type(on_ov._ocr.text_recognizer.predictor) is runtime.OpenVinoSession
+    assert type(on_ov._ocr.text_detector.predictor) is runtime.OpenVinoSession
     assert type(on_ort._ocr.text_recognizer.predictor) is not runtime.OpenVinoSession
     boxes = on_ort._detect(img)
     assert len(boxes) > 5 and len(on_ov._detect(img)) == len(boxes)

@@ -9,6 +9,7 @@ paddleocr's and RapidOCR's own pre- and post-processing stay as they are.
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
@@ -47,6 +48,12 @@ def chosen(runtime: str) -> str:
     return runtime
 
 
+@dataclass(frozen=True)
+class _Input:
+    name: str
+    shape: list
+
+
 class OpenVinoSession:
     """An ONNX model compiled by OpenVINO for the CPU, called as an ``onnxruntime.InferenceSession``."""
 
@@ -74,6 +81,12 @@ class OpenVinoSession:
             # the old ones stayed behind: 14 detector shapes grew a process by 1,060 MB, and each
             # first call took ~80 ms more. After the largest, the same 14 shapes added ~100 MB.
             self.run(None, {"x": np.zeros(largest, np.float32)})
+
+    def get_inputs(self) -> list:
+        """The inputs as ONNX Runtime describes them: a name, and a shape whose unknown sizes are names."""
+        return [_Input(port.get_any_name(), [d.get_length() if d.is_static else f"dynamic{i}"
+                                             for i, d in enumerate(port.get_partial_shape())])
+                for port in self._model.inputs]
 
     def run(self, output_names, feed: dict) -> list[np.ndarray]:
         (x,) = feed.values()

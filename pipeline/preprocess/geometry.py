@@ -6,8 +6,10 @@ import cv2
 import numpy as np
 
 # Ink pixels the skew search looks at (a random subset of a dense page): 30,000 find the same angles
-# as 60,000 on the bench pages in half the time.
+# as 60,000 on the bench pages in half the time. The coarse search, which only has to land within
+# half a step of the peak, looks at a third of them.
 _SKEW_POINTS = 30_000
+_COARSE_POINTS = 10_000
 
 
 def grey(image: np.ndarray) -> np.ndarray:
@@ -74,17 +76,19 @@ def measure_skew(image: np.ndarray, max_angle: float = 10.0) -> tuple[float, flo
     ys, xs = np.nonzero(ink)
     if len(xs) < 200:
         return 0.0, 0.0
+    rng = np.random.default_rng(0)
     if len(xs) > _SKEW_POINTS:  # a random subset keeps the search fast on dense pages
-        pick = np.random.default_rng(0).choice(len(xs), _SKEW_POINTS, replace=False)
+        pick = rng.choice(len(xs), _SKEW_POINTS, replace=False)
         xs, ys = xs[pick], ys[pick]
     xs = xs.astype(np.float32) - g.shape[1] / 2
     ys = ys.astype(np.float32) - g.shape[0] / 2
+    few = rng.choice(len(xs), _COARSE_POINTS, replace=False) if len(xs) > _COARSE_POINTS else slice(None)
     # Every point lies within half the diagonal (< 0.71 of the long side) of the centre, so after
     # any rotation its bin is inside [0, n_bins): no clipping needed.
     n_bins = int(max(g.shape) * 1.5)
     middle = np.float32(n_bins / 2)
 
-    def scores(degs: np.ndarray) -> np.ndarray:
+    def scores(degs: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         """Profile sharpness at each trial angle (float32 throughout: float64 trig values would
         make every product a float64 copy, 2.5x slower)."""
         out = np.empty(len(degs))
@@ -103,14 +107,14 @@ def measure_skew(image: np.ndarray, max_angle: float = 10.0) -> tuple[float, flo
         return out
 
     coarse = np.arange(-max_angle, max_angle + 1e-6, 0.5)
-    coarse_scores = scores(coarse)
+    coarse_scores = scores(coarse, xs[few], ys[few])
     best = float(coarse[int(np.argmax(coarse_scores))])
     # The profile's peak is narrower than the coarse step but lies within half a step of the best
     # coarse angle: the fine search covers a little more than that.
     fine = np.arange(best - 0.3, best + 0.3 + 1e-6, 0.05)
-    fine_scores = scores(fine)
+    fine_scores = scores(fine, xs, ys)
     angle = float(fine[int(np.argmax(fine_scores))])
-    strength = float(fine_scores.max() / (np.median(coarse_scores) or 1.0))
+    strength = float(coarse_scores.max() / (np.median(coarse_scores) or 1.0))  # the peak against a typical angle
     return angle, strength
 
 
