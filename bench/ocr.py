@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.memory import peak_rss_mb as peak_mb  # noqa: E402
+from bench.memory import peak_rss_mb  # noqa: E402
 from bench.pages import KINDS, make_page  # noqa: E402
 from pipeline.ocr.accuracy import cer  # noqa: E402
 
@@ -78,7 +78,7 @@ def _run(path: Path) -> tuple[float, float, str]:
     """One page through dangan, from its file (decoding included, as in the flow)."""
     t = time.perf_counter()
     text = _REC(_load(path)).page.text
-    return time.perf_counter() - t, peak_mb(), text
+    return time.perf_counter() - t, peak_rss_mb(), text
 
 
 def tesseract_page(path: Path, kind: str, dpi: int) -> tuple[str, float]:
@@ -166,7 +166,7 @@ def main() -> None:
             t = time.perf_counter()
             r = recs[label](_load(paths[(k, s)]))
             results[label]["rows"].append((k, time.perf_counter() - t, r.page.text, r.page.seconds))
-    rss = peak_mb()
+    rss = peak_rss_mb()
     rows = []
     anchor = "OCRmyPDF" if have_ocrmypdf() else "tesseract"
     if anchor == "OCRmyPDF":  # one OCRmyPDF run per kind, one job: s/page on one core

@@ -17,6 +17,7 @@ from .conftest import ROOT, cer
 _CHILD = """
 import json, sys
 from pathlib import Path
+from bench.memory import peak_rss_mb  # VmHWM: this process's own peak, not its parent's
 from bench.pages import make_page
 from pipeline.config import load_settings
 from pipeline.ocr.accuracy import cer
@@ -26,10 +27,8 @@ s = s.model_copy(update={"ocr": s.ocr.model_copy(update={"engine": "rapidocr"})}
 page = make_page("seal", 7, dpi=200, size=(1654, 800))
 result = PageRecogniser(s)(page.image)
 e, n = cer(result.page.text, page.text)
-# VmHWM, not ru_maxrss: the latter keeps the forking parent's size across exec.
-hwm = next(int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith("VmHWM:"))
 print(json.dumps({"cer": e / n, "chars": n, "paddle": [m for m in sys.modules if m == "paddle" or m.startswith("paddle.")],
-                  "rss_mb": hwm / 1024}))
+                  "rss_mb": peak_rss_mb()}))
 """
 
 

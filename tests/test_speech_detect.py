@@ -9,6 +9,7 @@ import pytest
 from pipeline.config import VadSettings
 from pipeline.speech.detect import Span, SpeechDetector, pack_chunks
 
+from .conftest import ROOT
 from .speech_fixtures import SR, clip_audio, hiss, tone
 
 
@@ -71,27 +72,26 @@ def test_two_hours_stream_in_bounded_memory(tmp_path):
             if m % 30 == 0:  # one utterance every half hour
                 block[25 * rate : 25 * rate + clip.size] += 0.6 * clip
             w.writeframes(np.clip(np.round(block * 32767), -32768, 32767).astype("<i2").tobytes())
-    # VmHWM, the child's own peak: ru_maxrss would start at pytest's peak, carried over fork and
+    # The child's own peak (VmHWM): ru_maxrss would start at pytest's peak, carried over fork and
     # exec, and hide any growth below it.
     code = f"""
 import json, time
 from pathlib import Path
+from bench.memory import peak_rss_mb
 from pipeline.config import SpeechSettings
 from pipeline.speech.recognise import detect_speech
-def hwm():
-    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
-before = hwm()
+before = peak_rss_mb()
 t = time.perf_counter()
 info, seconds, spans = detect_speech(Path({str(path)!r}), SpeechSettings())
-print(json.dumps({{"before_kb": before, "after_kb": hwm(),
+print(json.dumps({{"before_mb": before, "after_mb": peak_rss_mb(),
                   "seconds": seconds, "spans": [[s.start, s.end] for s in spans], "wall": time.perf_counter() - t}}))
 """
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout)
     assert out["seconds"] == pytest.approx(hours * 3600, abs=0.1)
     file_mb = path.stat().st_size / 2**20
-    growth_mb = (out["after_kb"] - out["before_kb"]) / 1024
+    growth_mb = out["after_mb"] - out["before_mb"]
     # The 16 kHz float audio would be 460 MB; the detector keeps one float per 10 ms frame (3 MB).
     assert growth_mb < 120, f"peak RSS grew {growth_mb:.0f} MB on a {file_mb:.0f} MB file"
     starts = [a for a, _ in out["spans"]]

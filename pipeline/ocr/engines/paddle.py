@@ -215,8 +215,7 @@ class PaddleOcrEngine(OcrEngine):
         h, w = image.shape[:2]
         if not (self.paths.backend == "onnxruntime" and type(resize).__name__ == "DetResizeForTest"
                 and resize.resize_type == 0 and h + w >= 64):
-            boxes, _ = det(to_bgr(image))  # any other set-up: paddleocr's call as it is
-            return [] if boxes is None else list(boxes)
+            return self._detect_bgr(image)  # any other set-up: paddleocr's call as it is
         small, (ratio_h, ratio_w) = resize.resize_image_type0(image if image.ndim == 3 else image[..., None])
         data = {"image": to_bgr(small), "shape": np.array([h, w, ratio_h, ratio_w])}
         for op in det.preprocess_op[1:]:  # normalise, to CHW, keep image and shape
@@ -226,6 +225,11 @@ class PaddleOcrEngine(OcrEngine):
         boxes = det.postprocess_op({"maps": maps}, shape[None])[0]["points"]
         boxes = det.filter_tag_det_res(boxes, image.shape)
         return list(boxes)
+
+    def _detect_bgr(self, image: np.ndarray) -> list[np.ndarray]:
+        """The detector's own call on the page turned to BGR."""
+        boxes, _ = self._ocr.text_detector(to_bgr(image))
+        return [] if boxes is None else list(boxes)
 
     def _read(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
         if not crops:

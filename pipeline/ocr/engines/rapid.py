@@ -18,7 +18,7 @@ from pipeline.config import Settings
 from pipeline.errors import ConfigError
 from pipeline.ocr import runtime
 from pipeline.ocr.engines.base import register
-from pipeline.ocr.engines.paddle import PaddleOcrEngine, to_bgr
+from pipeline.ocr.engines.paddle import PaddleOcrEngine
 from pipeline.ocr.models import resolve
 
 # paddleocr 2.10's DB post-processing (tools/infer/utility.py); RapidOCR's own defaults differ.
@@ -59,7 +59,7 @@ class _Models:
             def ov(path, step=1, largest=None):
                 return runtime.OpenVinoSession(path, cfg.threads, cfg.precision, step, largest)
 
-            self.text_detector.infer = ov(paths.det, largest=runtime.largest_detector_input(*limit[::-1]))
+            self.text_detector.infer = ov(paths.det, largest=runtime.largest_detector_input(cfg.det_limit_type, cfg.det_limit_side_len))
             self.text_recognizer.session = ov(paths.rec, runtime.WIDTH_STEP)
             if self.text_classifier is not None:
                 self.text_classifier.infer = ov(paths.cls)
@@ -80,10 +80,8 @@ class RapidOcrEngine(PaddleOcrEngine):
         self.restack = cfg.vertical_lines == "restack"
         self._ocr = _Models(settings, self.paths)
 
-    def _detect(self, image):
-        # RapidOCR's detector shrinks the page without copying it first; it reads BGR.
-        boxes, _ = self._ocr.text_detector(to_bgr(image))
-        return [] if boxes is None else list(boxes)
+    # RapidOCR's detector shrinks the page without copying it first: its own call, on BGR.
+    _detect = PaddleOcrEngine._detect_bgr
 
     @classmethod
     def describe(cls, settings: Settings) -> dict:
