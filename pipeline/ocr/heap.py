@@ -25,8 +25,8 @@ _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 64 * 2**20
 # Free memory kept at the heap's top between pages; beyond it the heap is trimmed back. A page's
 # buffers together exceed 64 MB: at 64 MB they were trimmed after each page and faulted in again
-# on the next (3,700-6,000 faults a page); at 256 MB ~200-1,400, both dangan and the raw engine
-# ~40 ms a page faster, the peak the same (it is the largest page's working set either way).
+# on the next (dangan 3,800-6,000 faults a page, the raw engine 1,000-4,400); at 256 MB 1,200-1,400
+# and ~230, each 35-50 ms a page faster, the peak the same (the largest page's working set).
 TRIM_THRESHOLD = 256 * 2**20
 # Grown onto the heap's top each time it is extended, so a page's buffers come in few extensions.
 TOP_PAD = 16 * 2**20
