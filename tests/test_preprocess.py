@@ -5,6 +5,7 @@ from bench.pages import make_page
 from pipeline.config import PreprocessSettings
 from pipeline.preprocess import prepare_page
 from pipeline.preprocess.clean import flatten_background
+from pipeline.ocr.vertical import character_cells, median_u8
 from pipeline.preprocess.geometry import find_border, measure_skew
 
 
@@ -210,3 +211,23 @@ def test_a_colour_page_is_rotated_as_the_plain_warp_would_rotate_it():
         want = cv2.merge([rotate(np.ascontiguousarray(image[..., c]), angle, (fill[c],)) for c in range(3)])
         assert got.shape == want.shape and np.array_equal(got, want)
         assert tuple(got[0, 0]) == fill or angle == 90.0  # the corners are filled with the paper
+
+
+def test_a_columns_background_is_its_median_from_a_histogram():
+    """``median_u8``: np.median's value (two middle values averaged, truncated as uint8 takes them)."""
+    rng = np.random.default_rng(5)
+    for shape in ((31, 7, 3), (40, 9, 3), (25, 12), (1, 1, 3), (64, 3)):
+        crop = rng.integers(0, 256, shape, dtype=np.uint8)
+        flat = crop.reshape(-1, shape[2]) if crop.ndim == 3 else crop.reshape(-1)
+        want = np.empty(shape[2:], np.uint8)
+        want[...] = np.median(flat, axis=0)
+        assert np.array_equal(median_u8(crop), want), shape
+
+
+def test_a_column_is_cut_into_its_characters_at_blank_rows():
+    ink, blank = np.zeros((10, 20), np.uint8), np.full((4, 20), 255, np.uint8)
+    ink[:, 5:15] = 255
+    column = np.vstack([blank, 255 - ink, blank, 255 - ink[:3], np.full((1, 20), 255, np.uint8), 255 - ink[:3],
+                        blank, 255 - np.vstack([ink] * 3), blank])
+    # 10 rows; then two runs of 3 a row apart (one character, as 二); then 30 rows: three touching characters.
+    assert character_cells(column) == [(4, 14), (18, 25), (29, 39), (39, 49), (49, 59)]
