@@ -245,12 +245,14 @@ def make_page(kind: str, seed: int = 0, dpi: int = 200, size: tuple[int, int] | 
     return Page(kind, img, "\n".join(truth), dpi, meta)
 
 
-def vertical_columns_page(columns: list[str], dpi: int = 200, pt: int = 16, height_chars: int | None = None) -> Page:
-    """A small vertical page with exactly these columns (first column rightmost), for layout tests."""
+def vertical_columns_page(columns: list[str], dpi: int = 200, pt: int = 16, height_chars: int | None = None,
+                          column_step: float = 1.9) -> Page:
+    """A small vertical page with exactly these columns (first column rightmost), for layout tests;
+    ``column_step``: from one column to the next, in characters."""
     px = round(pt / 72 * dpi)
     pitch = round(px * 1.15)
     n = height_chars or max(len(c) for c in columns)
-    step = round(px * 1.9)
+    step = round(px * column_step)
     margin = px
     w = 2 * margin + step * (len(columns) - 1) + px
     h = 2 * margin + pitch * n

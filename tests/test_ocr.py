@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from bench.pages import make_page
 from pipeline.errors import ModelNotFound
 from pipeline.ocr.models import MODEL_SETS, resolve
 from pipeline.ocr.recognise import reading_order
@@ -207,3 +208,21 @@ def test_detector_finds_paddleocrs_own_boxes_without_copying_the_page(engine, mo
     mine = engine._detect(img)
     assert len(mine) == len(boxes) > 5
     assert np.array_equal(np.array(mine), boxes)
+
+
+def test_vertical_pages_are_boxed_at_their_own_unclip_ratio_from_one_detector_run(engine, monkeypatch):
+    """The detector runs once per page; a page found to stand in columns takes its boxes at
+    ``vertical_unclip_ratio``, any other at ``det_unclip_ratio`` (both from the same map)."""
+    vertical = np.asarray(make_page("vertical_tc", 3, dpi=200, size=(1200, 900)).image)
+    horizontal = np.asarray(make_page("horizontal", 3, dpi=200, size=(1200, 900)).image)
+    runs = []
+    run = engine._ocr.text_detector.predictor.run
+    monkeypatch.setattr(engine._ocr.text_detector.predictor, "run", lambda *a: runs.append(1) or run(*a))
+    for img, is_vertical in ((vertical, True), (horizontal, False)):
+        runs.clear()
+        found = engine.get_orientation(img)
+        assert found.vertical is is_vertical and len(runs) == 1
+        at = engine._text_map(img)
+        own, other = at(engine.unclip[is_vertical]), at(engine.unclip[not is_vertical])
+        assert [b.tolist() for b in found.boxes] == [b.tolist() for b in own]
+        assert [b.tolist() for b in own] != [b.tolist() for b in other]

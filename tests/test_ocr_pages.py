@@ -58,3 +58,24 @@ def test_preprocessing_helps_on_a_skewed_page(engine):
     e1, n = cer(with_pre, page.text)
     e0, _ = cer(without, page.text)
     assert e1 <= e0 and e1 / n <= 0.03, (e1 / n, e0 / n)
+
+
+CLOSE_COLUMNS = ["各區檔案館要制定本館數字化工", "作計劃，按年度報送工作進展。", "本年度共接收進館檔案三千二百",
+                 "卷，整理編目二千八百卷，修復", "破損檔案四百餘卷。會議聽取了", "糧食徵購工作的彙報，討論了明",
+                 "年春耕生產的準備工作和水利建", "設計劃。"]
+
+
+@pytest.mark.slow
+def test_columns_set_close_together_keep_to_their_own_boxes(recogniser, monkeypatch):
+    """Columns 1.2 characters apart: their boxes are grown less than lines' (vertical_unclip_ratio);
+    grown as far as lines' they take in the next column's strokes (measured: 8 -> 19 errors)."""
+    page = vertical_columns_page(CLOSE_COLUMNS, column_step=1.2)
+    result = recogniser(page.image)
+    e, n = cer(result.page.text, page.text)
+    assert result.page.vertical and len(result.page.lines) == len(CLOSE_COLUMNS), result.page.text
+    assert e / n <= 0.10, (e / n, result.page.text)
+    engine = recogniser.engine
+    assert engine.unclip[True] < engine.unclip[False]
+    monkeypatch.setitem(engine.unclip, True, engine.unclip[False])
+    e_wide, _ = cer(recogniser(page.image).page.text, page.text)
+    assert e_wide > e

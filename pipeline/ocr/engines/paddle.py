@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from importlib.metadata import version
 
@@ -40,12 +41,18 @@ TURN_PROBES = 2
 UPRIGHT_ENOUGH = 0.85
 
 
-def crop_box(image: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """The quadrilateral ``box`` warped to an upright rectangle (no automatic turn)."""
+def box_size(box: np.ndarray) -> tuple[int, int]:
+    """Width and height of the rectangle ``crop_box`` cuts the quadrilateral ``box`` into."""
     pts = box.astype(np.float32)
     w = int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3])))
     h = int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))
-    w, h = max(w, 1), max(h, 1)
+    return max(w, 1), max(h, 1)
+
+
+def crop_box(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The quadrilateral ``box`` warped to an upright rectangle (no automatic turn)."""
+    pts = box.astype(np.float32)
+    w, h = box_size(box)
     (x0, y0), (x1, _), (_, y1) = pts[0], pts[1], pts[2]
     if (pts == np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])).all() and (pts == np.round(pts)).all() \
             and x0 >= 0 and y0 >= 0 and y0 + h <= image.shape[0] and x0 + w <= image.shape[1]:
@@ -68,7 +75,11 @@ def weighted_confidence(reads: list[tuple[str, float]]) -> float:
 
 
 def is_tall(crop: np.ndarray) -> bool:
-    return crop.shape[0] >= 1.5 * crop.shape[1]
+    return tall_size(crop.shape[1], crop.shape[0])
+
+
+def tall_size(w: int, h: int) -> bool:
+    return h >= 1.5 * w
 
 
 def import_paddleocr():
@@ -145,6 +156,7 @@ class PaddleOcrEngine(OcrEngine):
         opts.enable_cpu_mem_arena = cfg.memory_arena
         self.params = self._params(settings)
         self.restack = cfg.vertical_lines == "restack"
+        self.unclip = {False: cfg.det_unclip_ratio, True: cfg.vertical_unclip_ratio}
         # Paddle Inference for sets in its format (measured faster on CPU than ONNX Runtime with
         # the same weights); oneDNN off: it measured no faster and cpu_threads applies only with it.
         backend = {"use_onnx": True, "onnx_sess_options": opts} if self.paths.backend == "onnxruntime" \
@@ -180,6 +192,7 @@ class PaddleOcrEngine(OcrEngine):
             "use_angle_cls": cfg.use_angle_cls,
             "drop_score": cfg.drop_score,
             "rec_batch_num": cfg.rec_batch_num,
+            "det_db_unclip_ratio": cfg.det_unclip_ratio,
         }
 
     @classmethod
@@ -193,6 +206,7 @@ class PaddleOcrEngine(OcrEngine):
             "model_sha256": paths.digests(),
             "params": cls._params(settings),
             "vertical_lines": settings.ocr.vertical_lines,
+            "vertical_unclip_ratio": settings.ocr.vertical_unclip_ratio,
             "punctuation": "restore-v1",
             # Only for sets in Paddle's format, so the ONNX default's signature stays as it was.
             **({"paddlepaddle": version("paddlepaddle")} if paths.backend == "paddle" else
@@ -200,8 +214,15 @@ class PaddleOcrEngine(OcrEngine):
         }
 
     # -- the two models ------------------------------------------------------------------
-    def _detect(self, image: np.ndarray) -> list[np.ndarray]:
-        """Text boxes on the page ``image`` (RGB or grey, as prepared), in its pixel coordinates.
+    def _detect(self, image: np.ndarray, vertical: bool = False) -> list[np.ndarray]:
+        """Text boxes on the page ``image`` (RGB or grey, as prepared), in its pixel coordinates."""
+        return self._text_map(image)(self.unclip[vertical])
+
+    def _text_map(self, image: np.ndarray) -> Callable[[float], list[np.ndarray]]:
+        """The detector run once on the page ``image``; the call it returns turns the text
+        probability map into boxes, each text kernel grown by an unclip ratio (vertical columns
+        stand closer together than lines: ``get_orientation`` asks for both ratios, the model
+        runs once).
 
         paddleocr's own steps, in an order that spares three page-sized copies (~80 MB on a
         300-dpi page; in dangan's pipeline, where fresh buffers fault in, the call fell from
@@ -215,19 +236,24 @@ class PaddleOcrEngine(OcrEngine):
         h, w = image.shape[:2]
         if not (self.paths.backend == "onnxruntime" and type(resize).__name__ == "DetResizeForTest"
                 and resize.resize_type == 0 and h + w >= 64):
-            return self._detect_bgr(image)  # any other set-up: paddleocr's call as it is
+            return lambda ratio: self._detect_bgr(image, ratio)  # any other set-up: paddleocr's call as it is
         small, (ratio_h, ratio_w) = resize.resize_image_type0(image if image.ndim == 3 else image[..., None])
         data = {"image": to_bgr(small), "shape": np.array([h, w, ratio_h, ratio_w])}
         for op in det.preprocess_op[1:]:  # normalise, to CHW, keep image and shape
             data = op(data)
         x, shape = data
         (maps, *_) = det.predictor.run(det.output_tensors, {det.input_tensor.name: x[None]})
-        boxes = det.postprocess_op({"maps": maps}, shape[None])[0]["points"]
-        boxes = det.filter_tag_det_res(boxes, image.shape)
-        return list(boxes)
 
-    def _detect_bgr(self, image: np.ndarray) -> list[np.ndarray]:
+        def boxes(ratio: float) -> list[np.ndarray]:
+            det.postprocess_op.unclip_ratio = ratio
+            found = det.postprocess_op({"maps": maps}, shape[None])[0]["points"]
+            return list(det.filter_tag_det_res(found, image.shape))
+
+        return boxes
+
+    def _detect_bgr(self, image: np.ndarray, ratio: float) -> list[np.ndarray]:
         """The detector's own call on the page turned to BGR."""
+        self._ocr.text_detector.postprocess_op.unclip_ratio = ratio
         boxes, _ = self._ocr.text_detector(to_bgr(image))
         return [] if boxes is None else list(boxes)
 
@@ -269,7 +295,7 @@ class PaddleOcrEngine(OcrEngine):
 
     def recognise(self, image: np.ndarray, vertical: bool = False, boxes: list | None = None) -> list[OcrLine]:
         if boxes is None:
-            boxes = self._detect(image)
+            boxes = self._detect(image, vertical)
         return self._lines(boxes, self._read(self._crops(image, boxes, vertical)))
 
     def get_orientation(self, image: np.ndarray, read_vertical: bool = True) -> Orientation:
@@ -280,20 +306,29 @@ class PaddleOcrEngine(OcrEngine):
         """
         # The page's own detection, at recognition size: if the page is upright its boxes are
         # handed to ``recognise`` so the detector runs once per page.
-        boxes = self._detect(image)
-        if not boxes:
+        boxes_at = self._text_map(image)
+
+        def largest_of(found):
+            sizes = [box_size(b) for b in found]
+            largest = sorted(range(len(found)), key=lambda i: -sizes[i][0] * sizes[i][1])[:PROBE_BOXES]
+            return largest, sum(tall_size(*sizes[i]) for i in largest) > len(largest) / 2
+
+        found = boxes_at(self.unclip[False])
+        largest, tall = largest_of(found)
+        if tall and self.unclip[True] != self.unclip[False]:
+            # Columns: the same text kernels, grown less (see ``_text_map``).
+            found = boxes_at(self.unclip[True])
+            largest, _ = largest_of(found)
+        if not found:
             return Orientation(scores={"boxes": 0}, boxes=[], lines=[])
-        found = list(boxes)
         # Each box is cut out once: the page's reading and the probes share the cuts (a tall
         # column's perspective warp costs ~4 ms).
         cut = [self._cut(image, b) for b in found]
-        largest = sorted(range(len(found)), key=lambda i: -cut[i].shape[0] * cut[i].shape[1])[:PROBE_BOXES]
         crops = []
         for i in largest:
             c = cut[i]
             h, w = c.shape[:2]
             crops.append(c[: PROBE_CHARS * w] if h > w else c[:, : PROBE_CHARS * h])
-        tall = sum(is_tall(c) for c in crops) > len(crops) / 2
         # The probe crops for each way the page could lie, made only when that way is tried.
         turned = crops[:TURN_PROBES]
         candidates = {

@@ -10,19 +10,22 @@ is inherited unchanged; only loading differs. The detector's post-processing use
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import version
 
 import cv2
+import numpy as np
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
 from pipeline.ocr import runtime
 from pipeline.ocr.engines.base import register
-from pipeline.ocr.engines.paddle import PaddleOcrEngine
+from pipeline.ocr.engines.paddle import PaddleOcrEngine, to_bgr
 from pipeline.ocr.models import resolve
 
 # paddleocr 2.10's DB post-processing (tools/infer/utility.py); RapidOCR's own defaults differ.
-DB_PARAMS = {"thresh": 0.3, "box_thresh": 0.6, "unclip_ratio": 1.5, "use_dilation": False, "score_mode": "fast"}
+# The unclip ratio is dangan's, from the settings, as the default engine's.
+DB_PARAMS = {"thresh": 0.3, "box_thresh": 0.6, "use_dilation": False, "score_mode": "fast"}
 
 
 class _Models:
@@ -43,7 +46,8 @@ class _Models:
             def get_preprocess(self, max_wh):
                 return DetPreProcess(limit[0], limit[1], self.mean, self.std)
 
-        self.text_detector = Detector({**threads, **DB_PARAMS, "model_path": str(paths.det),
+        self.text_detector = Detector({**threads, **DB_PARAMS, "unclip_ratio": cfg.det_unclip_ratio,
+                                       "model_path": str(paths.det),
                                        "limit_side_len": limit[0], "limit_type": limit[1],
                                        "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "max_candidates": 1000})
         self.text_recognizer = TextRecognizer({**threads, "model_path": str(paths.rec),
@@ -78,10 +82,26 @@ class RapidOcrEngine(PaddleOcrEngine):
             raise ConfigError(f"the rapidocr engine runs ONNX models; {self.paths.name!r} is for {self.paths.backend}")
         self.params = self._params(settings)
         self.restack = cfg.vertical_lines == "restack"
+        self.unclip = {False: cfg.det_unclip_ratio, True: cfg.vertical_unclip_ratio}
         self._ocr = _Models(settings, self.paths)
 
-    # RapidOCR's detector shrinks the page without copying it first: its own call, on BGR.
-    _detect = PaddleOcrEngine._detect_bgr
+    def _text_map(self, image: np.ndarray) -> Callable[[float], list[np.ndarray]]:
+        """RapidOCR's detector call in its steps, so the model runs once for both unclip ratios
+        (its resize shrinks the page without copying it first: the page is turned to BGR whole)."""
+        det = self._ocr.text_detector
+        shape = image.shape[:2]
+        det.preprocess_op = det.get_preprocess(max(shape))
+        x = det.preprocess_op(to_bgr(image))
+        if x is None:
+            return lambda ratio: []
+        maps = det.infer(x)[0]
+
+        def boxes(ratio: float) -> list[np.ndarray]:
+            det.postprocess_op.unclip_ratio = ratio
+            found, _ = det.postprocess_op(maps, shape)
+            return list(det.filter_tag_det_res(found, shape))
+
+        return boxes
 
     @classmethod
     def describe(cls, settings: Settings) -> dict:
