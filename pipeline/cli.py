@@ -51,6 +51,11 @@ def run(ctx: click.Context, batch_dir: Path, as_json: bool) -> None:
     from pipeline.speech.stage import speech_signature
 
     speech_signature(_settings(ctx))  # a configured speech model that is missing fails here too
+    # Without PREFECT_API_URL, Prefect starts a server of its own and waits 20 s for it; its first
+    # start on a fresh install (byte-compiling, migrating a new database) took longer than that on
+    # 2 cores and the run failed before reading a page ("Timed out while attempting to connect to
+    # ephemeral Prefect API server"). An operator's own setting still wins.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     from flows.digitize import digitize_batch
 
     summary = digitize_batch(batch_dir=str(batch_dir), profile=ctx.obj["profile"])
