@@ -5,7 +5,7 @@ from bench.pages import make_page
 from pipeline.config import PreprocessSettings
 from pipeline.preprocess import prepare_page
 from pipeline.preprocess.clean import flatten_background
-from pipeline.ocr.vertical import character_cells, median_u8
+from pipeline.ocr.vertical import character_cells, median_u8, restack
 from pipeline.preprocess.geometry import find_border, measure_skew
 
 
@@ -231,3 +231,18 @@ def test_a_column_is_cut_into_its_characters_at_blank_rows():
                         blank, 255 - np.vstack([ink] * 3), blank])
     # 10 rows; then two runs of 3 a row apart (one character, as 二); then 30 rows: three touching characters.
     assert character_cells(column) == [(4, 14), (18, 25), (29, 39), (39, 49), (49, 59)]
+
+
+def test_a_restacked_column_sets_its_characters_at_their_own_width():
+    """A column box 60 px wide holding characters 20 px wide: the strip keeps the box's room above
+    and below each character but sets them side by side at their width plus a small gap."""
+    column = np.full((100, 60, 3), 250, np.uint8)
+    for y in (5, 40, 75):
+        column[y : y + 20, 20:40] = 10
+    strip = restack(column)
+    gap, slot = 60 // 8, 20 + 60 // 12
+    assert strip.shape == (60 + 2 * gap, 2 * gap + 3 * slot, 3)
+    ink_cols = np.flatnonzero((strip[..., 0] < 128).any(axis=0))
+    starts = ink_cols[np.flatnonzero(np.diff(np.concatenate(([-2], ink_cols))) > 1)]
+    assert list(np.diff(starts)) == [slot, slot]
+    assert (strip[..., 0] < 128).sum() == 3 * 20 * 20  # every character whole, nothing else
