@@ -78,10 +78,10 @@ class OcrSettings(Strict):
     det_limit_type: Literal["max", "min"] = "max"
     det_limit_side_len: int = Field(1280, ge=32, le=8000)
     # How far the detector grows each text kernel into its box (DB's unclip ratio). 2.0, PaddleOCR
-    # 3's pipeline default, against 2.x's 1.5: on the 28 bench pages 23 -> 13 errors and ~12%
-    # faster (taller boxes, narrower strips for the recogniser). Columns of a vertical page stand
-    # closer than lines do: there 2.0 took in the next column (210 -> 453 errors on columns 1.1
-    # characters apart), so vertical pages keep 1.5 (README, "OCR engine").
+    # 3's pipeline default, against 2.x's 1.5: on the 28 bench pages 23 -> 19 errors and 1.63 ->
+    # 1.45 s/page (taller boxes, narrower strips for the recogniser). Columns of a vertical page
+    # stand closer than lines do: at 2.0 columns 1.2 characters apart took in their neighbours
+    # (8 -> 19 errors), so vertical pages keep 1.5 (README, "Box growth").
     det_unclip_ratio: float = Field(2.0, gt=0, le=10)
     vertical_unclip_ratio: float = Field(1.5, gt=0, le=10)
     # The per-line rotation classifier drops whole upright lines; page orientation is decided once
