@@ -16,7 +16,7 @@ and prints CER (whitespace removed) per kind, s/page, the ratios, and the peak R
 process. Throughput with one single-threaded engine per core (``--workers``) is measured on the
 same pages for dangan and Tesseract.
 
-    .venv/bin/python bench/ocr.py [--pages-per-kind 2] [--dpi 300] [--workers 2] [--engine NAME]
+    .venv/bin/python bench/ocr.py [--pages-per-kind 2] [--dpi 300] [--workers 2] [--rounds 2] [--engine NAME]
                                   [--runtime auto|onnxruntime|openvino] [--precision auto|f32]
 """
 
@@ -124,6 +124,7 @@ def main() -> None:
     ap.add_argument("--pages-per-kind", type=int, default=2)
     ap.add_argument("--dpi", type=int, default=300)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--rounds", type=int, default=2, help="throughput passes of each side, taking turns")
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--engine", default=None, help="an OCR engine name (default: the profile's)")
     ap.add_argument("--runtime", choices=["auto", "onnxruntime", "openvino"], default=None,
@@ -213,33 +214,57 @@ def main() -> None:
           f"{100 * (tot['dangan'][2] / tot['raw'][2] - 1):+.1f}% time per page")
     print(f"peak RSS of this process (one engine, sequential runs): {rss:.0f} MB")
 
-    # Throughput: all pages, `workers` single-threaded processes each.
+    # Throughput: all pages, `workers` single-threaded processes each, against the anchor with as
+    # many jobs. The machine's speed drifts (+-10% between runs on a shared VM), so each side is
+    # timed `--rounds` times, taking turns (each first in every other round), and the ratio is of
+    # the summed times; each round's own ratio is printed as well.
     w = args.workers
     files = [paths[(k, s)] for k, s, _ in jobs]
+    tess_jobs = [(paths[(k, s)], k, d) for k, s, d in jobs]
+
+    def anchor_pass() -> float:
+        if anchor == "OCRmyPDF":  # its own page parallelism: one run, --jobs w, per language
+            wall = 0.0
+            for lang, sel in (("chi_sim", [j for j in jobs if j[0] != "vertical_tc"]),
+                              ("chi_tra_vert", [j for j in jobs if j[0] == "vertical_tc"])):
+                if sel:
+                    wall += ocrmypdf_run([paths[(k, s)] for k, s, _ in sel], lang, w, work, args.dpi)[1]
+            return wall
+        with ProcessPoolExecutor(w) as tpool:
+            t = time.perf_counter()
+            list(tpool.map(_tess, tess_jobs))
+            return time.perf_counter() - t
+
+    rounds: list[tuple[float, float]] = []
+    worker_rss = 0.0
     # Spawned, as the flow's workers are (no engine state forked); each reports its own VmHWM.
     with ProcessPoolExecutor(w, mp_context=get_context("spawn"), initializer=_init,
                              initargs=(engine_name, True)) as pool:
         list(pool.map(_run, files[:w]))  # load each worker's models first
-        t = time.perf_counter()
-        worker_rss = max(r[1] for r in pool.map(_run, files))
-        dangan_wall = time.perf_counter() - t
-    if anchor == "OCRmyPDF":  # its own page parallelism: one run, --jobs w, per language
-        tess_wall = 0.0
-        for lang, sel in (("chi_sim", [j for j in jobs if j[0] != "vertical_tc"]),
-                          ("chi_tra_vert", [j for j in jobs if j[0] == "vertical_tc"])):
-            if sel:
-                tess_wall += ocrmypdf_run([paths[(k, s)] for k, s, _ in sel], lang, w, work, args.dpi)[1]
-    else:
-        with ProcessPoolExecutor(w) as pool:
+
+        def dangan_pass() -> float:
+            nonlocal worker_rss
             t = time.perf_counter()
-            list(pool.map(_tess, [(paths[(k, s)], k, d) for k, s, d in jobs]))
-            tess_wall = time.perf_counter() - t
+            worker_rss = max(worker_rss, max(r[1] for r in pool.map(_run, files)))
+            return time.perf_counter() - t
+
+        for i in range(max(1, args.rounds)):
+            if i % 2 == 0:
+                d_wall = dangan_pass()
+                a_wall = anchor_pass()
+            else:
+                a_wall = anchor_pass()
+                d_wall = dangan_pass()
+            rounds.append((d_wall, a_wall))
     shutil.rmtree(work, ignore_errors=True)
-    print(f"\nthroughput, {w} worker processes x 1 thread, {n} pages:")
+    dangan_wall = sum(d for d, _ in rounds) / len(rounds)
+    tess_wall = sum(a for _, a in rounds) / len(rounds)
+    print(f"\nthroughput, {w} worker processes x 1 thread, {n} pages, {len(rounds)} rounds taking turns:")
     print(f"  dangan     {dangan_wall / n:6.2f} s/page wall  ({60 * n / dangan_wall:5.1f} pages/min), "
           f"peak RSS per worker {worker_rss:.0f} MB")
     print(f"  {anchor:10s} {tess_wall / n:6.2f} s/page wall  ({60 * n / tess_wall:5.1f} pages/min)")
-    print(f"  dangan / {anchor} throughput: {tess_wall / dangan_wall:.2f}x")
+    print(f"  dangan / {anchor} throughput: {tess_wall / dangan_wall:.2f}x "
+          f"(rounds: {', '.join(f'{a / d:.2f}x' for d, a in rounds)})")
     print(f"load after: {os.getloadavg()[0]:.2f} (1-min)")
 
 
