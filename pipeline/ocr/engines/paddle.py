@@ -154,9 +154,7 @@ class PaddleOcrEngine(OcrEngine):
         # ONNX Runtime's arena keeps the largest activations of any page for the process's life
         # (2-3 GB RSS measured on 300-dpi pages); without it memory follows the current page.
         opts.enable_cpu_mem_arena = cfg.memory_arena
-        self.params = self._params(settings)
-        self.restack = cfg.vertical_lines == "restack"
-        self.unclip = {False: cfg.det_unclip_ratio, True: cfg.vertical_unclip_ratio}
+        self._settle(settings)
         # Paddle Inference for sets in its format (measured faster on CPU than ONNX Runtime with
         # the same weights); oneDNN off: it measured no faster and cpu_threads applies only with it.
         backend = {"use_onnx": True, "onnx_sess_options": opts} if self.paths.backend == "onnxruntime" \
@@ -182,6 +180,14 @@ class PaddleOcrEngine(OcrEngine):
             det.enable_cpu_mem_arena = True
             self._ocr.text_detector.predictor = ort.InferenceSession(
                 str(self.paths.det), det, providers=["CPUExecutionProvider"])
+
+    def _settle(self, settings: Settings) -> None:
+        """What the engine does around its models, from the settings (engines that load the models
+        otherwise, as ``rapidocr``, share it)."""
+        cfg = settings.ocr
+        self.params = self._params(settings)
+        self.restack = cfg.vertical_lines == "restack"
+        self.unclip = {False: cfg.det_unclip_ratio, True: cfg.vertical_unclip_ratio}
 
     @staticmethod
     def _params(settings: Settings) -> dict:

@@ -80,9 +80,7 @@ class RapidOcrEngine(PaddleOcrEngine):
         self.paths = resolve(cfg.models, settings.model_dir)
         if self.paths.backend != "onnxruntime":
             raise ConfigError(f"the rapidocr engine runs ONNX models; {self.paths.name!r} is for {self.paths.backend}")
-        self.params = self._params(settings)
-        self.restack = cfg.vertical_lines == "restack"
-        self.unclip = {False: cfg.det_unclip_ratio, True: cfg.vertical_unclip_ratio}
+        self._settle(settings)
         self._ocr = _Models(settings, self.paths)
 
     def _text_map(self, image: np.ndarray) -> Callable[[float], list[np.ndarray]]:
