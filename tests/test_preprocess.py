@@ -32,6 +32,49 @@ def test_straight_page_is_not_resampled():
     assert prepared.image.shape == arr.shape and np.array_equal(prepared.image, arr)
 
 
+def _border_at_full_size(arr, level):
+    """find_border's rule on every row and column of the page: the reference."""
+    import cv2
+
+    dark = cv2.cvtColor(arr, cv2.COLOR_RGB2GRAY) <= np.ceil(0.5 * level) - 1
+
+    def inward(profile):
+        n = 0
+        while n < len(profile) // 4 and profile[n] > 0.6:
+            n += 1
+        return n
+
+    rows, cols = dark.mean(axis=1), dark.mean(axis=0)
+    h, w = dark.shape
+    return inward(cols), inward(rows), w - inward(cols[::-1]), h - inward(rows[::-1])
+
+
+def test_the_border_found_from_bands_is_the_border_every_row_and_column_would_give():
+    """find_border judges full-size rows and columns only near the edges, as deep as the sample
+    suggests and deeper until paper: the same box as judging them all, even where the sample is
+    misled (a border dark in two columns of three, which every third pixel sees as paper)."""
+    from pipeline.preprocess.geometry import percentile_u8, sample
+
+    page = np.full((3000, 2000, 3), 235, np.uint8)
+    page[:50, np.arange(2000) % 3 != 0] = 20  # the sample's columns are its paper ones
+    page[:, :5] = 30
+    page[-7:] = 25
+    page[:, -600:] = 15  # deeper than a quarter: a quarter is the most taken
+    pages = [page] + [_arr(make_page("noisy", seed, dpi=dpi)) for seed, dpi in ((2, 100), (100, 300), (103, 200))]
+    for arr in pages:
+        g, f = sample(arr)
+        assert f == max(1, max(arr.shape[:2]) // 1000)
+        assert np.array_equal(g, cv2_grey(arr)[::f, ::f][: g.shape[0], : g.shape[1]])  # every f-th pixel, grey
+        assert find_border(arr) == _border_at_full_size(arr, percentile_u8(g[::2, ::2], 90))
+    assert find_border(page) == (5, 50, 1500, 2993)
+
+
+def cv2_grey(arr):
+    import cv2
+
+    return cv2.cvtColor(arr, cv2.COLOR_RGB2GRAY)
+
+
 def test_border_crop_finds_the_sheet():
     page = make_page("noisy", 2, dpi=100)
     arr = _arr(page)
@@ -197,20 +240,38 @@ def test_speck_density_tells_a_dusty_page_from_a_clean_one():
 
 
 def test_a_colour_page_is_rotated_as_the_plain_warp_would_rotate_it():
-    """geometry.rotate warps colour through RGBA (OpenCV's 4-channel path): the same pixels as the
-    plain warp, here each channel warped on its own and merged."""
+    """geometry.rotate warps colour directly or through RGBA (OpenCV's 4-channel path), whichever
+    this process measured faster: both the same pixels as the plain warp, here each channel
+    warped on its own and merged."""
     import cv2
 
-    from pipeline.preprocess.geometry import rotate
+    from pipeline.preprocess import geometry
 
     rng = np.random.default_rng(7)
     image = rng.integers(0, 256, (301, 217, 3), dtype=np.uint8)
     fill = (240, 235, 220)
-    for angle in (3.7, -2.25, 90.0):
-        got = rotate(image, angle, fill)
-        want = cv2.merge([rotate(np.ascontiguousarray(image[..., c]), angle, (fill[c],)) for c in range(3)])
-        assert got.shape == want.shape and np.array_equal(got, want)
-        assert tuple(got[0, 0]) == fill or angle == 90.0  # the corners are filled with the paper
+    for way in ("rgba", "rgb"):
+        geometry.COLOUR_WARP.per_pixel = {"rgba": 1.0, "rgb": 2.0} if way == "rgba" else {"rgba": 2.0, "rgb": 1.0}
+        for angle in (3.7, -2.25, 90.0):
+            got = geometry.rotate(image, angle, fill)
+            want = cv2.merge([geometry.rotate(np.ascontiguousarray(image[..., c]), angle, (fill[c],))
+                              for c in range(3)])
+            assert got.shape == want.shape and np.array_equal(got, want), way
+            assert tuple(got[0, 0]) == fill or angle == 90.0  # the corners are filled with the paper
+    geometry.COLOUR_WARP.per_pixel = dict.fromkeys(geometry.COLOUR_WARP.per_pixel)
+
+
+def test_the_faster_of_two_ways_is_measured_on_real_calls_then_kept():
+    from pipeline.preprocess.geometry import Fastest
+
+    fastest = Fastest("a", "b")
+    assert fastest.choose() == "a"
+    fastest.record("a", 2.0, 1000)
+    assert fastest.choose() == "b"  # each way is timed once before any is kept
+    fastest.record("b", 3.0, 3000)  # faster per pixel on a larger page
+    assert [fastest.choose() for _ in range(3)] == ["b"] * 3
+    fastest.record("b", 9.0, 1000)  # later calls do not change the choice
+    assert fastest.choose() == "b"
 
 
 def test_a_columns_background_is_its_median_from_a_histogram():

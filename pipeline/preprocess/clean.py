@@ -10,21 +10,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.preprocess.geometry import grey, percentile_u8
-
-
-def shrink(image: np.ndarray, long_side: int = 1000) -> tuple[np.ndarray, int]:
-    """A copy at least ``long_side`` px long, smaller by an integer factor (OpenCV's fast
-    INTER_AREA path), and the factor: skew and background are estimated on it."""
-    f = max(1, max(image.shape[:2]) // long_side)
-    if f == 1:
-        return image, 1
-    return cv2.resize(image, None, fx=1 / f, fy=1 / f, interpolation=cv2.INTER_AREA), f
+from pipeline.preprocess.geometry import grey, histogram_u8, percentiles_u8
 
 
 def background(small: np.ndarray, factor: int, window: int) -> np.ndarray:
-    """The page's background from its ``shrink`` copy (``factor`` times smaller): a dilation that
-    erases strokes, then a blur; ``window`` is in full-size pixels."""
+    """The page's background from its ``geometry.sample`` (``factor`` times smaller): a dilation
+    that erases strokes, then a blur; ``window`` is in full-size pixels."""
     k = max(3, int((window | 1) / factor) | 1)
     # The background is smooth: it is found on a copy smaller still (a 50-px kernel on a
     # 1,000-px page is most of the cost), then scaled back to ``small``'s size.
@@ -39,9 +30,8 @@ def background(small: np.ndarray, factor: int, window: int) -> np.ndarray:
 def unevenness(bg: np.ndarray) -> float:
     """How far the background's darkest parts fall below its brightest (0: flat paper), as a
     fraction: stains, shadows and uneven light make it large."""
-    g = grey(bg)
-    bright = max(percentile_u8(g, 99), 1.0)
-    return (bright - percentile_u8(g, 1)) / bright
+    dark, bright = percentiles_u8(grey(bg), 1, 99)
+    return (max(bright, 1.0) - dark) / max(bright, 1.0)
 
 
 def flatten_background(image: np.ndarray, window: int, bg: np.ndarray | None = None) -> np.ndarray:
@@ -67,17 +57,18 @@ def otsu_u8(hist: np.ndarray) -> float:
 
 
 def stretch_contrast(image: np.ndarray, low_percentile: float = 0.5,
-                     g: np.ndarray | None = None) -> tuple[np.ndarray, float, float]:
+                     sample: np.ndarray | None = None) -> tuple[np.ndarray, float, float]:
     """Levels: the darkest ink to black, and everything lighter than a white point to white.
 
     The white point lies halfway from the ink/paper threshold (Otsu, on the
     flattened page) to white: faint show-through of the verso and grey stain edges are lighter
     than that and vanish, faded ink is darker and stays. One histogram gives both levels, taken
-    from every other row and column (``g``: the image's grey copy, if the caller has one): a
-    quarter of the pixels give the same levels in a third of the time.
+    from ``sample``, a grey copy of every n-th pixel of ``image`` (default: every other row and
+    column). Levels need few pixels: a clean page's histogram, nearly all one value, is slow to
+    count, and the sample's every other pixel (1/36 of a 300-dpi page) is enough.
     """
-    g = grey(image) if g is None else g
-    hist = cv2.calcHist([np.ascontiguousarray(g[::2, ::2])], [0], None, [256], [0, 256]).ravel()
+    g = grey(image[::2, ::2]) if sample is None else sample[::2, ::2]
+    hist = histogram_u8(g)
     cdf = np.cumsum(hist)
     low = float(np.searchsorted(cdf, low_percentile / 100 * cdf[-1]))
     if low >= 200:  # a blank page: nothing to stretch

@@ -60,25 +60,25 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
     if not cfg.enabled:
         return Prepared(img, img, steps, orientation)
 
-    # Borders are found at full size (exact, and cheap); skew and background are estimated on one
-    # grey copy shrunk by a whole-number factor to about 1,000 px, kept in step with the page's
-    # geometry. The page is made grey once; colour is needed only for the paper colour a rotation
-    # fills in and where a stained page's background is divided out, channel by channel.
-    g = geometry.grey(img)
+    # The page's statistics (paper level, skew, background, levels) come from one grey sample
+    # of every n-th pixel, about 1,000 px long, kept in step with the page's geometry; borders
+    # are then found exactly, at full size along the edges. No full-page grey copy is made:
+    # colour is kept for the paper colour a rotation fills in and where a stained page's
+    # background is divided out, channel by channel.
+    small, factor = geometry.sample(img)
     if cfg.border_crop:
         t = time.perf_counter()
-        x0, y0, x1, y1 = geometry.find_border(img, g=g)
+        x0, y0, x1, y1 = geometry.find_border(img, small=(small, factor))
         if (x0, y0, x1, y1) != (0, 0, img.shape[1], img.shape[0]):
-            img, g = img[y0:y1, x0:x1], g[y0:y1, x0:x1]
+            img = img[y0:y1, x0:x1]
+            small, factor = geometry.sample(img)
             steps.append(Step("border_crop", {"box": [x0, y0, x1, y1]}, time.perf_counter() - t))
 
     window = int(dpi / 2)
-    small, factor, bg = None, 1, None  # the shrunk grey copy, and its background once estimated
-    if cfg.deskew or cfg.clean_background:
-        small, factor = clean.shrink(g)
+    bg = None  # the sample's background, once estimated
     if cfg.deskew:
         t = time.perf_counter()
-        # Measured on the shrunk copy with its background divided out: on stained or faded paper
+        # Measured on the sample with its background divided out: on stained or faded paper
         # Otsu's ink mask is the stains, whose profile peaks at any angle (false skews of 4-10°
         # on 3 of 12 noisy bench pages, each then read in the wrong order).
         bg = clean.background(small, factor, window)
@@ -87,8 +87,7 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
         applied = abs(angle) >= cfg.deskew_min_angle
         if applied:
             img = geometry.rotate(img, -angle, geometry.paper_colour(img))  # turn the skew back
-            g = geometry.grey(img)
-            small, factor = clean.shrink(g)
+            small, factor = geometry.sample(img)
             bg = None
         steps.append(Step("deskew", {"angle": round(angle, 2), "strength": round(float(strength), 2), "applied": applied},
                           time.perf_counter() - t))
@@ -102,11 +101,12 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
         # Dividing out a flat background changes nothing the levels below do not: skip the
         # full-page division on clean paper (most pages), do it on stained or unevenly lit ones.
         flatten = uneven > cfg.flatten_min_unevenness
+        levels_from = small
         if flatten:
             colour = ocr_img.ndim == 3
             ocr_img = clean.flatten_background(ocr_img, window, None if colour else bg)
-            g = geometry.grey(ocr_img)
-        ocr_img, black, white = clean.stretch_contrast(ocr_img, g=g)
+            levels_from, _ = geometry.sample(ocr_img)
+        ocr_img, black, white = clean.stretch_contrast(ocr_img, sample=levels_from)
         steps.append(Step("clean_background", {"window_px": window | 1, "unevenness": round(uneven, 3),
                                                "flattened": flatten, "black_level": round(black, 1),
                                                "white_level": round(white, 1)}, time.perf_counter() - t))
