@@ -21,11 +21,11 @@ def _ink(crop: np.ndarray) -> np.ndarray:
 def median_u8(image: np.ndarray) -> np.ndarray:
     """Each channel's median (np.median's value, the two middle values averaged and truncated as
     a uint8 array takes them) from its histogram: 8x faster than sorting the column's pixels."""
-    planes = cv2.split(image) if image.ndim == 3 else [image]
-    n = planes[0].size
+    image = np.ascontiguousarray(image)
+    n = image.shape[0] * image.shape[1]
     out = []
-    for plane in planes:
-        cdf = np.cumsum(cv2.calcHist([np.ascontiguousarray(plane)], [0], None, [256], [0, 256]).ravel().astype(np.int64))
+    for c in range(image.shape[2] if image.ndim == 3 else 1):
+        cdf = np.cumsum(cv2.calcHist([image], [c], None, [256], [0, 256]).ravel().astype(np.int64))
         lo, hi = np.searchsorted(cdf, [(n - 1) // 2, n // 2], side="right")
         out.append((int(lo) + int(hi)) // 2)
     return np.array(out if image.ndim == 3 else out[0], np.uint8)
@@ -84,7 +84,9 @@ def restack(crop: np.ndarray) -> np.ndarray:
     gap = max(2, size // 8)
     slot = max(x1 - x0, tallest) + max(2, size // 12)
     strip = np.empty((size + 2 * gap, 2 * gap + len(cells) * slot, *crop.shape[2:]), crop.dtype)
-    strip[...] = median_u8(crop)
+    # The paper's colour: the median of every other pixel (a column is mostly paper, and a
+    # histogram of nearly one value is slow to count: a quarter of the pixels, a quarter the time).
+    strip[...] = median_u8(crop[::2, ::2])
     x = gap
     for y0, y1 in cells:
         piece = crop[y0:y1, x0:x1]

@@ -112,7 +112,9 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
                                                "white_level": round(white, 1)}, time.perf_counter() - t))
     if cfg.mask_seals:
         t = time.perf_counter()
-        ocr_img, seals = clean.mask_seals(ocr_img, dpi)
+        # The OCR copy is masked in place where it is this step's own (made by the levels), not
+        # the access copy or the caller's page: a page-sized copy saved.
+        ocr_img, seals = clean.mask_seals(ocr_img, dpi, in_place=ocr_img is not img and ocr_img is not image)
         steps.append(Step("mask_seals", {"seals": [list(b) for b in seals]}, time.perf_counter() - t))
     if cfg.despeckle:
         # Only a dusty page is filtered: a median also rounds the corners of clean strokes.
