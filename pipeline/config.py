@@ -56,6 +56,9 @@ class PreprocessSettings(Strict):
     despeckle: bool = True  # 3x3 median against dust, on pages with at least this many specks:
     despeckle_min_specks: float = Field(20.0, ge=0)  # per square inch
     binarise: bool = False  # adaptive threshold; off: measured no better for PP-OCR
+    # The rows that hold anything but paper (after the levels): the detector reads only those, at
+    # the page's scale, not a letter's blank lower half (README, "Text rows").
+    text_rows: bool = True
 
 
 # What one engine process may need at its peak (measured up to 1.5 GB on 300-dpi A4 pages) plus room.

@@ -43,7 +43,7 @@ class CountingEngine:
         self.calls = 0
         self.name = engine.name
 
-    def recognise(self, image, vertical=False, boxes=None):
+    def recognise(self, image, vertical=False, boxes=None, rows=None):
         self.calls += 1
         return self.engine.recognise(image, vertical, boxes)
 

@@ -226,3 +226,14 @@ def test_vertical_pages_are_boxed_at_their_own_unclip_ratio_from_one_detector_ru
         own, other = at(engine.unclip[is_vertical]), at(engine.unclip[not is_vertical])
         assert [b.tolist() for b in found.boxes] == [b.tolist() for b in own]
         assert [b.tolist() for b in own] != [b.tolist() for b in other]
+
+
+def test_the_band_of_text_rows_the_detector_reads():
+    from pipeline.ocr.engines.paddle import ROW_MARGIN, ROW_STEP, band
+
+    assert band(None, 0.5, 1280) == (0, 1280)
+    y0, y1 = band((100, 900), 0.365, 1280)  # rows 36-329 at the detector's scale
+    assert y0 == 36 - ROW_MARGIN and (y1 - y0) % ROW_STEP == 0 and y1 >= 329 + ROW_MARGIN
+    assert band((0, 3400), 0.365, 1280) == (0, 1280)  # no shorter than the page: the whole page
+    y0, y1 = band((3000, 3400), 0.365, 1280)  # at the foot: a band of the same height, set higher
+    assert y1 == 1280 and y1 - y0 == ROW_STEP

@@ -79,3 +79,28 @@ def test_columns_set_close_together_keep_to_their_own_boxes(recogniser, monkeypa
     monkeypatch.setitem(engine.unclip, True, engine.unclip[False])
     e_wide, _ = cer(recogniser(page.image).page.text, page.text)
     assert e_wide > e
+
+
+@pytest.mark.slow
+def test_the_detector_reads_the_text_rows_of_a_page_and_finds_the_same_text(engine, monkeypatch):
+    """A letter's text in the top third of A4: the detector's input is the band of its rows, the
+    text read the same as from the whole page."""
+    page = make_page("horizontal", 5, dpi=200)
+    heights = []
+    run = engine._ocr.text_detector.predictor.run
+    monkeypatch.setattr(engine._ocr.text_detector.predictor, "run",
+                        lambda out, feed: heights.append(next(iter(feed.values())).shape[2]) or run(out, feed))
+    results = {}
+    for on in (True, False):
+        settings = engine.settings.model_copy(
+            update={"preprocess": engine.settings.preprocess.model_copy(update={"text_rows": on})})
+        heights.clear()
+        results[on] = PageRecogniser(settings, engine)(page.image).page
+        results[on, "height"] = heights[0]
+    band, whole = results[True, "height"], results[False, "height"]
+    assert band <= whole / 2, (band, whole)
+    for on in (True, False):
+        e, n = cer(results[on].text, page.text)
+        assert n > 200 and e / n <= 0.01, (on, e / n, results[on].text)
+    rows = next(s for s in results[True].meta["preprocess"] if s["step"] == "text_rows")["rows"]
+    assert all(rows[0] - 100 <= y <= rows[1] + 100 for ln in results[True].lines for _, y in ln.box)

@@ -122,17 +122,37 @@ def test_seals_are_masked_for_ocr_but_red_text_lines_are_not():
     assert red(masked[:100]) == red(arr[:100]) > 100  # the heading keeps its red
 
 
+def test_the_text_rows_are_the_rows_with_more_than_paper():
+    """The rows the detector will read: every mark darker than the levels' white point (a page
+    number at the foot included), not the paper or faint show-through the levels make white."""
+    page = np.full((2339, 1654, 3), 245, np.uint8)
+    page[300:340, 200:1400] = 30  # two lines of "text"
+    page[900:930, 200:900] = 40
+    page[1500:1520, 200:1400] = 228  # show-through: lighter than the white point
+    cfg = PreprocessSettings(orientation=False, deskew=False)
+    prepared = prepare_page(page, cfg, 200)
+    y0, y1 = prepared.text_rows
+    assert 300 - 2 <= y0 <= 300 and 930 <= y1 <= 930 + 2  # the sample's rows: every 2nd at this size
+    step = next(s for s in prepared.steps if s.name == "text_rows")
+    assert step.params["rows"] == [y0, y1] and step.params["fraction"] < 0.3
+    page[2200:2215, 800:850] = 60  # a page number
+    assert prepare_page(page, cfg, 200).text_rows[1] >= 2215
+    assert prepare_page(page, cfg.model_copy(update={"text_rows": False}), 200).text_rows is None
+    blank = prepare_page(np.full((2339, 1654, 3), 245, np.uint8), cfg, 200)
+    assert blank.text_rows is None and "text_rows" not in [s.name for s in blank.steps]
+
+
 def test_each_step_is_recorded_and_can_be_switched_off():
     arr = _arr(make_page("noisy", 1, dpi=100))
     on = prepare_page(arr, PreprocessSettings(binarise=True), 100)
-    assert [s.name for s in on.steps] == ["border_crop", "deskew", "clean_background", "mask_seals", "despeckle",
-                                          "binarise"]
+    assert [s.name for s in on.steps] == ["border_crop", "deskew", "clean_background", "text_rows", "mask_seals",
+                                          "despeckle", "binarise"]
     assert all("seconds" in d for d in on.record()) and on.record()[0]["box"]
     assert set(np.unique(on.ocr_image)) <= {0, 255} and on.image.ndim == 3  # access copy stays colour
     off = prepare_page(arr, PreprocessSettings(enabled=False), 100)
     assert off.steps == [] and off.image is arr
     some = prepare_page(arr, PreprocessSettings(border_crop=False, despeckle=False), 100)
-    assert [s.name for s in some.steps] == ["deskew", "clean_background", "mask_seals"]
+    assert [s.name for s in some.steps] == ["deskew", "clean_background", "text_rows", "mask_seals"]
 
 
 @pytest.mark.slow

@@ -66,8 +66,8 @@ class PageRecogniser:
         dpi = float((image.info.get("dpi") or (300, 300))[0] or 300)  # TIFF gives a Fraction
         read_vertical = self.vertical_engine is self.engine
 
-        def orient(img: np.ndarray):
-            return self.engine.get_orientation(img, read_vertical=read_vertical)
+        def orient(img: np.ndarray, rows):
+            return self.engine.get_orientation(img, read_vertical=read_vertical, rows=rows)
 
         prepared: Prepared = prepare_page(arr, self.settings.preprocess, dpi, orient=orient)
         engine = self.vertical_engine if prepared.vertical else self.engine
@@ -79,7 +79,8 @@ class PageRecogniser:
             engine_s = next(s.seconds for s in prepared.steps if s.name == "orientation")
         else:
             boxes = prepared.orientation.boxes if own else None
-            lines = [ln for ln in engine.recognise(source, vertical=prepared.vertical, boxes=boxes) if ln.text.strip()]
+            lines = [ln for ln in engine.recognise(source, vertical=prepared.vertical, boxes=boxes,
+                                                   rows=prepared.text_rows) if ln.text.strip()]
             engine_s = time.perf_counter() - t1
         lines = restore_lines(reading_order(lines, prepared.vertical))
         script = None

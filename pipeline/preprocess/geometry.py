@@ -48,6 +48,15 @@ def sample(image: np.ndarray, long_side: int = 1000) -> tuple[np.ndarray, int]:
     return grey(image), f
 
 
+def text_rows(small: np.ndarray, factor: int, paper: float, height: int) -> tuple[int, int] | None:
+    """The page's rows [y0, y1) that hold anything darker than ``paper`` (the levels' white point:
+    what the OCR copy does not show as paper), from its ``sample``; None on a page of paper only."""
+    inked = np.flatnonzero(cv2.reduce(small, 1, cv2.REDUCE_MIN).ravel() < paper)
+    if not len(inked):
+        return None
+    return int(inked[0]) * factor, min(height, (int(inked[-1]) + 1) * factor)
+
+
 def paper_colour(image: np.ndarray) -> tuple[int, ...]:
     """The page's background colour: the median of its brightest half (text and stains excluded)."""
     step = max(1, min(image.shape[:2]) // 256)  # every n-th pixel first: INTER_AREA over a whole page is slow

@@ -37,6 +37,8 @@ class Prepared:
     ocr_image: np.ndarray  # the same geometry, cleaned (and binarised if configured): what OCR reads
     steps: list[Step]
     orientation: Orientation
+    # The rows [y0, y1) of ``ocr_image`` that hold more than paper (None: all of them, or unknown).
+    text_rows: tuple[int, int] | None = None
 
     @property
     def vertical(self) -> bool:
@@ -50,8 +52,8 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
                  orient=None) -> Prepared:
     """Run the enabled steps on ``image`` (a copy; the caller's array is never changed).
 
-    ``orient``: a callable image -> Orientation (an engine's ``get_orientation``); without it
-    the page is taken as upright and horizontal.
+    ``orient``: a callable (image, rows) -> Orientation (an engine's ``get_orientation``, ``rows``
+    the page's text rows or None); without it the page is taken as upright and horizontal.
     """
     dpi = dpi or 300
     steps: list[Step] = []
@@ -75,6 +77,7 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
             steps.append(Step("border_crop", {"box": [x0, y0, x1, y1]}, time.perf_counter() - t))
 
     window = int(dpi / 2)
+    rows, rows_step = None, None  # the text rows, where the levels tell paper from the rest
     bg = None  # the sample's background, once estimated
     if cfg.deskew:
         t = time.perf_counter()
@@ -107,9 +110,16 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
             ocr_img = clean.flatten_background(ocr_img, window, None if colour else bg)
             levels_from, _ = geometry.sample(ocr_img)
         ocr_img, black, white = clean.stretch_contrast(ocr_img, sample=levels_from)
+        if cfg.text_rows and white < 255:
+            # What the levels turned to paper is paper to the detector too: the rows with anything
+            # darker than the white point (seals, specks and marginal notes included) are the text's.
+            rows = geometry.text_rows(levels_from, factor, white, ocr_img.shape[0])
         steps.append(Step("clean_background", {"window_px": window | 1, "unevenness": round(uneven, 3),
                                                "flattened": flatten, "black_level": round(black, 1),
                                                "white_level": round(white, 1)}, time.perf_counter() - t))
+        if rows is not None:
+            rows_step = Step("text_rows", {"rows": list(rows), "fraction": round((rows[1] - rows[0]) / ocr_img.shape[0], 3)})
+            steps.append(rows_step)
     if cfg.mask_seals:
         t = time.perf_counter()
         # The OCR copy is masked in place where it is this step's own (made by the levels), not
@@ -127,10 +137,16 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
                           time.perf_counter() - t))
     if cfg.orientation and orient is not None:
         t = time.perf_counter()
-        orientation = orient(ocr_img)
+        orientation = orient(ocr_img, rows)
         if cfg.binarise:  # the engine will read the binarised page, not the one it probed
             orientation = replace(orientation, lines=None)
         if orientation.angle:
+            h = ocr_img.shape[0]
+            # Turned half round, the rows are the same rows counted from the other edge; a quarter
+            # turn makes them columns, and the detector reads the whole page (rare).
+            rows = (h - rows[1], h - rows[0]) if rows and orientation.angle == 180 else None
+            if rows_step is not None:
+                rows_step.params["rows"] = list(rows) if rows else None
             img = geometry.rotate_quarter(img, orientation.angle)
             ocr_img = geometry.rotate_quarter(ocr_img, orientation.angle)
         steps.append(Step("orientation", {"angle": orientation.angle, "vertical": orientation.vertical,
@@ -142,4 +158,4 @@ def prepare_page(image: np.ndarray, cfg: PreprocessSettings, dpi: float | None =
         ocr_img = clean.binarise(ocr_img, block)
         steps.append(Step("binarise", {"method": "adaptive-gaussian", "block_px": block, "c": 15},
                           time.perf_counter() - t))
-    return Prepared(np.ascontiguousarray(img), np.ascontiguousarray(ocr_img), steps, orientation)
+    return Prepared(np.ascontiguousarray(img), np.ascontiguousarray(ocr_img), steps, orientation, rows)

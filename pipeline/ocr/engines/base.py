@@ -27,19 +27,23 @@ class OcrEngine(ABC):
         self.settings = settings
 
     @abstractmethod
-    def recognise(self, image: np.ndarray, vertical: bool = False, boxes: list | None = None) -> list[OcrLine]:
+    def recognise(self, image: np.ndarray, vertical: bool = False, boxes: list | None = None,
+                  rows: tuple[int, int] | None = None) -> list[OcrLine]:
         """Lines found on one upright page image (H x W x 3 RGB or H x W grey, uint8), in any order.
 
         ``vertical``: the page is set in columns (竖排), as ``get_orientation`` found.
         ``boxes``: text boxes this engine's ``get_orientation`` found on the page, to reuse.
+        ``rows``: the page's rows [y0, y1) that hold more than paper (preprocessing's
+        ``text_rows``): an engine may look for text only there; None: anywhere.
         """
 
-    def get_orientation(self, image: np.ndarray, read_vertical: bool = True) -> Orientation:
+    def get_orientation(self, image: np.ndarray, read_vertical: bool = True,
+                        rows: tuple[int, int] | None = None) -> Orientation:
         """How the page lies (after OCRmyPDF's ``get_orientation``). Engines that cannot tell say 0.
 
         An engine may hand on the lines it read on the way (``Orientation.lines``);
         ``read_vertical=False``: a vertical page's lines would not be used (another engine reads
-        vertical pages), so reading them is wasted.
+        vertical pages), so reading them is wasted. ``rows``: as for ``recognise``.
         """
         return Orientation()
 

@@ -39,6 +39,26 @@ PROBE_CHARS = 10
 TURN_PROBES = 2
 # Upright lines read at least this confidently settle a horizontal page without trying 180°.
 UPRIGHT_ENOUGH = 0.85
+# Where preprocessing gives the page's text rows, the detector reads a band of the page at the
+# page's own scale: the rows, this much more above and below (detector pixels, ~1 cm at 300 dpi),
+# its height rounded up to a multiple of ROW_STEP. The step keeps the detector's input shapes
+# few (OpenVINO prepares and keeps kernels and buffers for each shape it meets).
+ROW_MARGIN = 32
+ROW_STEP = 256
+
+
+def band(rows: tuple[int, int] | None, ratio: float, height: int) -> tuple[int, int]:
+    """The detector-scale rows [y0, y1) to read of a page ``height`` detector pixels tall, given
+    the page's text rows (page pixels) and its scale ``ratio``; the whole page where the band
+    would be no shorter."""
+    if rows is None:
+        return 0, height
+    y0 = max(0, int(rows[0] * ratio) - ROW_MARGIN)
+    size = -(-(int(np.ceil(rows[1] * ratio)) + ROW_MARGIN - y0) // ROW_STEP) * ROW_STEP
+    if size >= height:
+        return 0, height
+    y0 = min(y0, height - size)  # near the foot of the page the band starts higher
+    return y0, y0 + size
 
 
 def box_size(box: np.ndarray) -> tuple[int, int]:
@@ -220,11 +240,11 @@ class PaddleOcrEngine(OcrEngine):
         }
 
     # -- the two models ------------------------------------------------------------------
-    def _detect(self, image: np.ndarray, vertical: bool = False) -> list[np.ndarray]:
+    def _detect(self, image: np.ndarray, vertical: bool = False, rows: tuple[int, int] | None = None) -> list[np.ndarray]:
         """Text boxes on the page ``image`` (RGB or grey, as prepared), in its pixel coordinates."""
-        return self._text_map(image)(self.unclip[vertical])
+        return self._text_map(image, rows)(self.unclip[vertical])
 
-    def _text_map(self, image: np.ndarray) -> Callable[[float], list[np.ndarray]]:
+    def _text_map(self, image: np.ndarray, rows: tuple[int, int] | None = None) -> Callable[[float], list[np.ndarray]]:
         """The detector run once on the page ``image``; the call it returns turns the text
         probability map into boxes, each text kernel grown by an unclip ratio (vertical columns
         stand closer together than lines: ``get_orientation`` asks for both ratios, the model
@@ -236,6 +256,11 @@ class PaddleOcrEngine(OcrEngine):
         first and only then turned to BGR (both act on each pixel's own channels, so the input
         is the same: a test compares the boxes), and paddleocr's ``predict`` copies the page
         whole only to read its shape.
+
+        ``rows``: the page's text rows; the detector reads only their band of the shrunk page
+        (``band``), and the boxes are moved back to the page's coordinates. A band is not the
+        page: the detector weighs what it sees as a whole (its squeeze-and-excitation blocks pool
+        over the input), so boxes move by a few pixels (README, "Text rows").
         """
         det = self._ocr.text_detector
         resize = det.preprocess_op[0]
@@ -244,15 +269,22 @@ class PaddleOcrEngine(OcrEngine):
                 and resize.resize_type == 0 and h + w >= 64):
             return lambda ratio: self._detect_bgr(image, ratio)  # any other set-up: paddleocr's call as it is
         small, (ratio_h, ratio_w) = resize.resize_image_type0(image if image.ndim == 3 else image[..., None])
-        data = {"image": to_bgr(small), "shape": np.array([h, w, ratio_h, ratio_w])}
+        y0, y1 = band(rows, ratio_h, small.shape[0])
+        if (y0, y1) != (0, small.shape[0]):
+            small = small[y0:y1]
+        # The band's own height in page pixels: the post-processing scales its boxes to it.
+        data = {"image": to_bgr(small), "shape": np.array([(y1 - y0) / ratio_h, w, ratio_h, ratio_w])}
         for op in det.preprocess_op[1:]:  # normalise, to CHW, keep image and shape
             data = op(data)
         x, shape = data
         (maps, *_) = det.predictor.run(det.output_tensors, {det.input_tensor.name: x[None]})
+        top = round(y0 / ratio_h)  # the band's top in page pixels (boxes are whole pixels)
 
         def boxes(ratio: float) -> list[np.ndarray]:
             det.postprocess_op.unclip_ratio = ratio
             found = det.postprocess_op({"maps": maps}, shape[None])[0]["points"]
+            if top and len(found):
+                found = found + np.array([0, top], found.dtype)
             return list(det.filter_tag_det_res(found, image.shape))
 
         return boxes
@@ -299,12 +331,14 @@ class PaddleOcrEngine(OcrEngine):
             lines.append(OcrLine(text=restore(text), confidence=conf, box=pts))
         return lines
 
-    def recognise(self, image: np.ndarray, vertical: bool = False, boxes: list | None = None) -> list[OcrLine]:
+    def recognise(self, image: np.ndarray, vertical: bool = False, boxes: list | None = None,
+                  rows: tuple[int, int] | None = None) -> list[OcrLine]:
         if boxes is None:
-            boxes = self._detect(image, vertical)
+            boxes = self._detect(image, vertical, rows)
         return self._lines(boxes, self._read(self._crops(image, boxes, vertical)))
 
-    def get_orientation(self, image: np.ndarray, read_vertical: bool = True) -> Orientation:
+    def get_orientation(self, image: np.ndarray, read_vertical: bool = True,
+                        rows: tuple[int, int] | None = None) -> Orientation:
         """Try each way the page could lie on a few of its text lines; keep the most confident.
 
         Wide boxes: upright or upside down. Tall boxes: a page turned by 90° either way, or a
@@ -312,7 +346,7 @@ class PaddleOcrEngine(OcrEngine):
         """
         # The page's own detection, at recognition size: if the page is upright its boxes are
         # handed to ``recognise`` so the detector runs once per page.
-        boxes_at = self._text_map(image)
+        boxes_at = self._text_map(image, rows)
 
         def largest_of(found):
             sizes = [box_size(b) for b in found]

@@ -83,9 +83,10 @@ class RapidOcrEngine(PaddleOcrEngine):
         self._settle(settings)
         self._ocr = _Models(settings, self.paths)
 
-    def _text_map(self, image: np.ndarray) -> Callable[[float], list[np.ndarray]]:
+    def _text_map(self, image: np.ndarray, rows: tuple[int, int] | None = None) -> Callable[[float], list[np.ndarray]]:
         """RapidOCR's detector call in its steps, so the model runs once for both unclip ratios
-        (its resize shrinks the page without copying it first: the page is turned to BGR whole)."""
+        (its resize shrinks the page without copying it first: the page is turned to BGR whole).
+        It reads the whole page: ``rows`` is not used."""
         det = self._ocr.text_detector
         shape = image.shape[:2]
         det.preprocess_op = det.get_preprocess(max(shape))

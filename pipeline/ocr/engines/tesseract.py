@@ -70,7 +70,8 @@ class TesseractEngine(OcrEngine):
         return {"engine": cls.name, "tesseract": tesseract_version(), "lang": cfg.lang,
                 "lang_vertical": cfg.lang_vertical, "psm": cfg.psm}
 
-    def recognise(self, image: np.ndarray, vertical: bool = False, boxes: list | None = None) -> list[OcrLine]:
+    def recognise(self, image: np.ndarray, vertical: bool = False, boxes: list | None = None,
+                  rows: tuple[int, int] | None = None) -> list[OcrLine]:
         cfg = self.settings.ocr.tesseract
         buf = io.BytesIO()
         Image.fromarray(image).save(buf, "PNG", compress_level=1)
