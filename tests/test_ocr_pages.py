@@ -104,3 +104,20 @@ def test_the_detector_reads_the_text_rows_of_a_page_and_finds_the_same_text(engi
         assert n > 200 and e / n <= 0.01, (on, e / n, results[on].text)
     rows = next(s for s in results[True].meta["preprocess"] if s["step"] == "text_rows")["rows"]
     assert all(rows[0] - 100 <= y <= rows[1] + 100 for ln in results[True].lines for _, y in ln.box)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,rows_kept", [("rot180", True), ("rot90", False)])
+def test_a_turned_page_keeps_its_text_rows_in_step_with_the_turn(recogniser, kind, rows_kept):
+    """Upside down, the text rows are found at the foot and read there; once turned upright they
+    are the same rows counted from the top. A quarter turn makes them columns: the page is read whole."""
+    page = make_page(kind, 5, dpi=200)
+    result = recogniser(page.image)
+    e, n = cer(result.page.text, page.text)
+    assert n > 200 and e / n <= 0.01, (kind, e / n, result.page.text)
+    rows = next(s for s in result.page.meta["preprocess"] if s["step"] == "text_rows")["rows"]
+    if rows_kept:
+        assert rows[1] < result.image.height / 2  # the text of an upright page: its top part
+        assert all(rows[0] - 100 <= y <= rows[1] + 100 for ln in result.page.lines for _, y in ln.box)
+    else:
+        assert rows is None
